@@ -1,0 +1,32 @@
+# The README's quick start: `make demo` (set up, train on the sample data, predict) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+MODEL ?= textrnn-model
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/textrnn train sample_data/flights_slots.csv --out $(MODEL)
+	$(BIN)/textrnn predict "Arrive Taipei on November 2nd" --model $(MODEL) --format table
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check textrnn tests bench
+
+bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py --out docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) $(MODEL) build *.egg-info

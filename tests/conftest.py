@@ -1,0 +1,56 @@
+"""Shared test data: small, generated with a seed, written to temporary files."""
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+
+TOPICS = {
+    "weather": ["rain", "sunny", "forecast", "snow", "wind", "cloudy", "storm", "temperature"],
+    "music": ["play", "song", "album", "playlist", "jazz", "track", "singer", "guitar"],
+    "food": ["restaurant", "table", "dinner", "pizza", "menu", "lunch", "sushi", "reserve"],
+}
+FILLER = ["please", "the", "a", "now", "today", "for", "me", "some", "what", "is", "can", "you"]
+
+
+def topic_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """Sentences whose label is given by their topic words, mixed with shared filler words."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = sorted(TOPICS)[i % len(TOPICS)]
+        words = rng.sample(TOPICS[label], 2) + rng.sample(FILLER, rng.randint(1, 5))
+        rng.shuffle(words)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_csv(path: Path, header: list[str], rows) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def topics_csv(tmp_path_factory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("data") / "topics.csv", ["text", "label"],
+                     topic_rows(150, seed=1))
+
+
+@pytest.fixture(scope="session")
+def topics_test_csv(tmp_path_factory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("data") / "topics_test.csv", ["text", "label"],
+                     topic_rows(60, seed=2))
+
+
+@pytest.fixture(scope="session")
+def slots_csv() -> Path:
+    return SAMPLE / "flights_slots.csv"
+
+
+TINY = ["--epochs", "4", "--units", "16", "--embedding-dim", "16", "--quiet"]

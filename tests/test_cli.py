@@ -1,0 +1,157 @@
+"""The CLI driven as a user drives it: CliRunner in-process, and the installed command."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TINY, write_csv
+from typer.testing import CliRunner
+
+from textrnn.cli import app
+
+runner = CliRunner()
+
+
+def run(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def topic_model(tmp_path_factory, topics_csv):
+    out = tmp_path_factory.mktemp("models") / "topics"
+    result = run("train", topics_csv, "--out", out, "--epochs", "15", "--units", "16",
+                 "--embedding-dim", "16", "--quiet", "--lr", "0.01")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_eval_json_has_the_promised_keys_and_learns(topic_model, topics_test_csv):
+    result = run("eval", topics_test_csv, "--model", topic_model, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert {"accuracy", "macro_f1", "weighted_f1", "per_class", "confusion"} <= set(metrics)
+    assert metrics["accuracy"] >= 0.8  # topic words decide the label; chance is 1/3
+
+
+def test_eval_reports_labels_the_model_never_saw(topic_model, tmp_path):
+    data = write_csv(tmp_path / "t.csv", ["text", "label"],
+                     [("rain and snow", "weather"), ("play a song", "sports")])
+    result = run("eval", data, "--model", topic_model, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["unseen_labels"] == ["sports"]
+
+
+def test_predict_keeps_one_line_per_input_line_in_order(topic_model):
+    lines = ["play a jazz song", "", "will it rain today", "   ", "reserve a table for dinner"]
+    result = run("predict", "-", "--model", topic_model, "--format", "jsonl",
+                 input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [item["text"] for item in out] == lines
+    assert [item["label"] for item in out] == ["music", None, "weather", None, "food"]
+
+
+def test_predict_top_k_and_threshold(topic_model):
+    result = run("predict", "play a jazz song", "--model", topic_model, "-f", "jsonl", "-k", "3")
+    top = json.loads(result.stdout)["top"]
+    assert [t["label"] for t in top][0] == "music" and len(top) == 3
+    assert top[0]["prob"] >= top[1]["prob"] >= top[2]["prob"]
+    result = run("predict", "play a jazz song", "--model", topic_model, "-f", "label",
+                 "--threshold", "1.01")
+    assert result.stdout == "\n"
+
+
+def test_info_counts_parameters(topic_model):
+    result = run("info", "--model", topic_model, "--json")
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)
+    assert described["labels"] == ["food", "music", "weather"]
+    recurrent = [row for row in described["layers"] if row["formula"]]
+    assert recurrent and all(row["params"] == row["formula_params"] for row in recurrent)
+
+
+def test_same_seed_same_model(topics_csv, tmp_path):
+    metrics = []
+    for name in ("a", "b"):
+        result = run("train", topics_csv, "--out", tmp_path / name, *TINY, "--json")
+        assert result.exit_code == 0, result.output
+        metrics.append(json.loads(result.stdout)["metrics"])
+    assert metrics[0] == metrics[1]
+
+
+@pytest.mark.parametrize("extra", [["--encoder", "lstm"], ["--encoder", "gru", "--layers", "2"],
+                                   ["--encoder", "rnn"], ["--encoder", "jordan"],
+                                   ["--encoder", "cnn"], ["--label-sep", "|"]])
+def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
+    """Train tiny, save, load in a fresh predictor: the same predictions as right after training."""
+    from textrnn.inference import Predictor
+
+    out = tmp_path / "model"
+    result = run("train", topics_csv, "--out", out, *TINY, *extra)
+    assert result.exit_code == 0, result.output
+    texts = ["play a jazz song", "will it rain", "pizza for dinner tonight please"]
+    first = Predictor.load(str(out)).predict(texts)
+    again = run("predict", *texts, "--model", out, "-f", "jsonl")
+    assert [json.loads(line) for line in again.stdout.splitlines()] == first
+
+
+def test_slot_model_answers_the_mission_sentence(slots_csv, tmp_path):
+    out = tmp_path / "slots"
+    result = run("train", slots_csv, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    result = run("predict", "Arrive Taipei on November 2nd", "--model", out, "-f", "jsonl")
+    answer = json.loads(result.stdout)
+    assert answer["intent"] == "book_flight"
+    assert {(s["slot"], s["text"], s["start"], s["end"]) for s in answer["slots"]} == {
+        ("destination", "Taipei", 7, 13), ("arrival_date", "November 2nd", 17, 29)}
+    report = json.loads(run("eval", slots_csv, "--model", out, "--json", "--errors", "3").stdout)
+    assert {"slot_f1", "slot_precision", "slot_recall", "per_slot", "intent_accuracy",
+            "frame_accuracy"} <= set(report)
+    assert report["slot_f1"] > 0.8 and report["intent_accuracy"] > 0.9  # on its training data
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "missing.csv"], "missing.csv: no such file"),
+    (["train", "{topics}", "--encoder", "cnn", "--bidirectional"], "--bidirectional does not"),
+    (["train", "{topics}", "--task", "tag"], "--task tag needs a tags column"),
+    (["train", "{topics}", "--class-weight", "heavy"], "--class-weight takes 'balanced'"),
+    (["predict", "hi", "--model", "{nowhere}"], "no model directory here"),
+    (["eval", "{topics}", "--model", "{nowhere}"], "no model directory here"),
+])
+def test_errors_are_one_line_with_exit_code_2(topics_csv, tmp_path, args, message):
+    args = [a.format(topics=topics_csv, nowhere=tmp_path / "none") for a in args]
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("textrnn: error:")
+
+
+def test_failed_training_leaves_the_existing_model_untouched(topic_model, tmp_path):
+    keep = tmp_path / "keep"
+    shutil.copytree(topic_model, keep)
+    before = {p.name: p.read_bytes() for p in keep.iterdir()}
+    bad = write_csv(tmp_path / "bad.csv", ["text", "label"], [("only", "one"), ("class", "one")])
+    result = run("train", bad, "--out", keep, *TINY)
+    assert result.exit_code == 2 and "only one class" in result.stderr
+    assert {p.name: p.read_bytes() for p in keep.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_installed_command_trains_evaluates_and_predicts_from_a_pipe(topics_csv, tmp_path):
+    exe = Path(sys.executable).parent / "textrnn"
+    env = {**os.environ, "COLUMNS": "100"}
+    out = tmp_path / "m"
+    subprocess.run([exe, "train", topics_csv, "--out", out, *TINY], check=True, env=env,
+                   timeout=300, capture_output=True)
+    evaluated = subprocess.run([exe, "eval", topics_csv, "--model", out], check=True, env=env,
+                               timeout=120, capture_output=True, text=True)
+    assert "accuracy" in evaluated.stdout
+    piped = subprocess.run([exe, "predict", "--model", out], input="rain\n\nplay jazz\n",
+                           check=True, env=env, timeout=120, capture_output=True, text=True)
+    assert [json.loads(line)["text"] for line in piped.stdout.splitlines()] == [
+        "rain", "", "play jazz"]
+    assert piped.stderr == ""

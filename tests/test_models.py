@@ -1,0 +1,63 @@
+import keras
+import pytest
+
+from textrnn.errors import UsageError
+from textrnn.models import ENCODERS, build_model, check_spec, layer_table
+from textrnn.training import default_spec
+
+
+def spec_for(task, encoder, **overrides):
+    spec = default_spec(task, encoder, units=8, embedding_dim=6, **overrides)
+    spec.vocab_size, spec.num_labels, spec.num_tags = 30, 4, 5
+    return spec
+
+
+@pytest.mark.parametrize("encoder, bidirectional, layers", [
+    ("rnn", False, 1), ("lstm", True, 1), ("gru", False, 2), ("gru", True, 1), ("lstm", True, 2),
+])
+def test_recurrent_parameter_counts_match_the_textbook(encoder, bidirectional, layers):
+    model = build_model(spec_for("classify", encoder, bidirectional=bidirectional, layers=layers))
+    rows = [row for row in layer_table(model) if row["formula"]]
+    assert len(rows) == layers
+    h, x = 8, 6
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[encoder]
+    for index, row in enumerate(rows):
+        inputs = x if index == 0 else h * (2 if bidirectional else 1)
+        expected = gates * (h * (h + inputs) + h) + (3 * h if encoder == "gru" else 0)
+        expected *= 2 if bidirectional else 1
+        assert row["params"] == row["formula_params"] == expected
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("task", ["classify", "tag", "joint"])
+def test_every_encoder_builds_for_every_task(encoder, task):
+    model = build_model(spec_for(task, encoder))
+    outputs = {"classify": {"label"}, "tag": {"tags"}, "joint": {"intent", "tags"}}[task]
+    assert set(model.output_names) == outputs
+    batch = {"tokens": keras.ops.convert_to_tensor([[3, 4, 5, 0], [6, 0, 0, 0]])}
+    if "prev_tags" in [tensor.name for tensor in model.inputs]:
+        batch["prev_tags"] = keras.ops.zeros((2, 4), dtype="int32")
+    result = model(batch)
+    if "tags" in result:
+        assert tuple(result["tags"].shape) == (2, 4, 5)
+
+
+def test_cnn_classifier_ignores_padding():
+    model = build_model(spec_for("classify", "cnn"))
+    short = model({"tokens": keras.ops.convert_to_tensor([[3, 4, 5]])})["label"]
+    padded = model({"tokens": keras.ops.convert_to_tensor([[3, 4, 5, 0, 0, 0]])})["label"]
+    assert keras.ops.max(keras.ops.abs(short - padded)) < 1e-6
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"encoder": "cnn", "bidirectional": True}, "--bidirectional does not apply"),
+    ({"encoder": "transformer"}, "unknown encoder"),
+    ({"crf": True}, "--crf needs tag data"),
+    ({"dropout": 1.5}, "--dropout"),
+])
+def test_contradictory_options_are_refused(overrides, message):
+    spec = spec_for("classify", "lstm")
+    for key, value in overrides.items():
+        setattr(spec, key, value)
+    with pytest.raises(UsageError, match=message):
+        check_spec(spec)

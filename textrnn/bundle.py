@@ -1,0 +1,134 @@
+"""The model directory: `model.keras` + `textrnn.json`, written atomically, loaded safely.
+
+Saving writes everything into a hidden sibling directory and renames it into place, so an
+interrupted run never leaves a half-written model where a good one was. Loading validates the
+JSON first and refuses any layer that is not a Keras built-in or one of ours, before Keras
+(in safe mode) sees the file: a model directory never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from textrnn.errors import BundleError
+
+META_FILE = "textrnn.json"
+MODEL_FILE = "model.keras"
+FORMAT_VERSION = 1
+_REQUIRED = {"format": str, "format_version": int, "task": str, "tokenizer": dict,
+             "vocab": list, "labels": list, "tags": list, "model": dict}
+
+
+def save(directory: str | Path, model, meta: dict) -> Path:
+    """Write the model directory atomically; an existing textrnn model there is replaced."""
+    target = Path(directory)
+    if target.exists() and not (target / META_FILE).exists():
+        if not target.is_dir() or any(target.iterdir()):
+            raise BundleError(f"{target}: exists and is not a textrnn model directory; "
+                              "choose another --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        model.save(staging / MODEL_FILE)
+        (staging / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
+                                         encoding="utf-8")
+        _replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _replace(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, retired / "model")
+    os.rename(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_meta(directory: str | Path) -> dict:
+    """The validated contents of textrnn.json."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise BundleError(f"{folder}: no model directory here (train one with `textrnn train "
+                          f"DATA --out {folder}`, or pass --model)")
+    path = folder / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{folder}: not a textrnn model directory ({META_FILE} missing)"
+                          ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(f"{path}: damaged ({error})") from None
+    if not isinstance(meta, dict):
+        raise BundleError(f"{path}: damaged (expected a JSON object)")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(meta.get(key), kind):
+            raise BundleError(f"{path}: damaged (field '{key}' missing or not a {kind.__name__})")
+    if meta["format"] != "textrnn":
+        raise BundleError(f"{path}: not a textrnn model file")
+    if meta["format_version"] > FORMAT_VERSION:
+        raise BundleError(f"{path}: written by a newer textrnn (format {meta['format_version']}, "
+                          f"this version reads up to {FORMAT_VERSION}); upgrade textrnn")
+    return meta
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a model.keras whose config names any class outside Keras and textrnn."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing") from None
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        raise BundleError(f"{path}: damaged (not a Keras model archive)") from None
+    for node in _walk(config):
+        name = node.get("class_name")
+        module = node.get("module") or ""
+        registered = node.get("registered_name") or ""
+        if name == "Lambda" or "lambda" in str(node.get("config", {}).get("function", "")):
+            raise BundleError(f"{path}: contains a Lambda layer; refusing to load code")
+        if (module and not module.startswith("keras")
+                and not registered.startswith("textrnn>")):
+            raise BundleError(f"{path}: contains a foreign class '{module}.{name}'; "
+                              "refusing to load it")
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        if "class_name" in node:
+            yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def load(directory: str | Path):
+    """(keras model, metadata) from a model directory; Keras safe mode, no compile."""
+    meta = read_meta(directory)
+    model_path = Path(directory) / MODEL_FILE
+    check_model_file(model_path)
+    import keras
+
+    import textrnn.layers  # noqa: F401  registers our layers with Keras
+
+    if meta["model"].get("crf"):
+        import textrnn.crf  # noqa: F401
+    if meta["model"].get("encoder") == "jordan":
+        import textrnn.jordan  # noqa: F401
+    try:
+        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for damaged archives
+        raise BundleError(f"{model_path}: cannot load ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    return model, meta

@@ -1,0 +1,312 @@
+"""The `textrnn` command line. Each command parses its options and calls plain functions;
+TensorFlow, Keras and pandas are imported only inside the commands that need them, so
+`textrnn --help` and argument errors answer at once."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from textrnn import __version__
+from textrnn.errors import TextrnnError, UsageError
+
+app = typer.Typer(
+    name="textrnn",
+    help="Train, evaluate and run recurrent text classifiers and slot fillers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+DEFAULT_MODEL = "textrnn-model"
+
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
+TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column name.")]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column name.")]
+TagsCol = Annotated[Optional[str], typer.Option("--tags-col", help="BIO tags column name.")]
+LabelSep = Annotated[Optional[str], typer.Option(
+    "--label-sep", help="Several labels per row, split on this (multi-label).")]
+Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the data file.")]
+Format = Annotated[Optional[str], typer.Option(
+    "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll (default: sniffed).")]
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"textrnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    _state["debug"] = debug
+
+
+def _handled(command):
+    """Turn our errors into one line on stderr and an exit code; tracebacks only with --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except TextrnnError as error:
+            if _state["debug"]:
+                raise
+            _fail(f"error: {error}", error.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except BrokenPipeError:  # e.g. `textrnn predict - | head`
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+        except Exception as error:
+            if _state["debug"]:
+                raise
+            _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the "
+                  "traceback)", 1)
+
+    return wrapper
+
+
+def _fail(message: str, code: int):
+    typer.echo(f"textrnn: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _quiet_tensorflow():
+    """Import TensorFlow with its C++ start-up chatter (absl, oneDNN notices) silenced."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    warnings.filterwarnings("ignore", module="keras")
+    if _state["debug"] or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _read(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt):
+    from textrnn.data import ReadOptions, read_corpus
+    from textrnn.report import err
+
+    corpus = read_corpus(path, ReadOptions(text_col, label_col, tags_col, label_sep, encoding,
+                                           fmt))
+    for warning in corpus.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    return corpus
+
+
+@app.command()
+@_handled
+def train(
+    data: Annotated[str, typer.Argument(help="Training data file, or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path(
+        DEFAULT_MODEL),
+    valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split).")
+                     ] = None,
+    valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
+    task: Annotated[Optional[str], typer.Option(
+        help="classify, tag or joint (default: what the data has).")] = None,
+    encoder: Annotated[str, typer.Option(help="lstm, gru, rnn, jordan or cnn.")] = "lstm",
+    bidirectional: Annotated[Optional[bool], typer.Option(
+        "--bidirectional/--unidirectional", help="Read both ways (default for recurrent).")
+    ] = None,
+    layers: Annotated[int, typer.Option(help="Stacked encoder layers.")] = 1,
+    units: Annotated[Optional[int], typer.Option(help="Hidden units (CNN: filters per width).")
+                     ] = None,
+    embedding_dim: Annotated[int, typer.Option(help="Word embedding size.")] = 128,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
+    crf: Annotated[bool, typer.Option("--crf", help="CRF tag decoder (slot filling).")] = False,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 2e-3,
+    clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
+    patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")
+                        ] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 13,
+    class_weight: Annotated[Optional[str], typer.Option(
+        help="'balanced' to weight classes by inverse frequency.")] = None,
+    min_count: Annotated[int, typer.Option(help="Minimum count for a vocabulary word.")] = 1,
+    max_vocab: Annotated[Optional[int], typer.Option(help="Vocabulary size limit.")] = None,
+    lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case")] = True,
+    text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
+    label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+):
+    """Train a model on DATA and write it to --out (replaced only once training succeeded)."""
+    if class_weight not in (None, "balanced"):
+        raise UsageError("--class-weight takes 'balanced'")
+    if not 0 <= valid_split < 1:
+        raise UsageError("--valid-split must be in [0, 1)")
+    corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+    valid_corpus = (_read(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
+                    if valid else None)
+    task = task or corpus.task
+    _check_task(task, corpus)
+    _quiet_tensorflow()
+    from textrnn import bundle, report
+    from textrnn.inference import Predictor, evaluate
+    from textrnn.training import TrainConfig, default_spec
+    from textrnn.training import train as fit
+
+    spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
+                        embedding_dim=embedding_dim, dropout=dropout, crf=crf)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
+                         clipnorm=clipnorm, patience=patience, valid_split=valid_split,
+                         seed=seed, class_weight=class_weight, min_count=min_count,
+                         max_vocab=max_vocab, lowercase=lowercase)
+    progress = None if quiet else report.TrainingProgress()
+    model, meta, valid_examples = fit(corpus, valid_corpus, spec, config, progress)
+    if valid_examples:
+        meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
+    bundle.save(out, model, meta)
+    if json_out:
+        report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
+    elif not quiet:
+        report.print_train_summary(meta, str(out))
+
+
+def _check_task(task: str, corpus) -> None:
+    needs = {"classify": corpus.has_labels, "tag": corpus.has_tags,
+             "joint": corpus.has_labels and corpus.has_tags}
+    if task not in needs:
+        raise UsageError(f"unknown --task '{task}' (choose from classify, tag, joint)")
+    if not needs[task]:
+        what = {"classify": "a label column", "tag": "a tags column",
+                "joint": "both a tags and an intent column"}[task]
+        raise UsageError(f"--task {task} needs {what}; {corpus.source} has none")
+
+
+@app.command("eval")
+@_handled
+def evaluate_command(
+    data: Annotated[str, typer.Argument(help="Labelled test data, or - for stdin.")],
+    model: ModelOption = Path(DEFAULT_MODEL),
+    json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Also save JSON here.")
+                      ] = None,
+    errors: Annotated[int, typer.Option("--errors", help="Show N wrong predictions.")] = 0,
+    text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
+    label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+):
+    """Score a model on labelled DATA: accuracy and F1, or span F1 for slots."""
+    from textrnn import bundle, report
+
+    meta = bundle.read_meta(model)
+    corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+    _check_task(meta["task"], corpus)
+    _quiet_tensorflow()
+    from textrnn.inference import Predictor, evaluate
+
+    result = evaluate(Predictor.load(str(model)), corpus.examples, errors)
+    if output:
+        report.write_json(result, str(output))
+    if json_out:
+        report.write_json(result)
+    else:
+        from rich.console import Console
+
+        report.print_eval(result, Console())
+
+
+@app.command()
+@_handled
+def predict(
+    texts: Annotated[Optional[list[str]], typer.Argument(
+        help="Texts to label; - (or none, with a pipe) reads lines from stdin.")] = None,
+    model: ModelOption = Path(DEFAULT_MODEL),
+    output_format: Annotated[Optional[str], typer.Option(
+        "--format", "-f", help="table, jsonl, tsv or label (default: table on a terminal, "
+        "jsonl in a pipe).")] = None,
+    input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Read lines from "
+                                                       "this file.")] = None,
+    output_file: Annotated[Optional[Path], typer.Option("--output", help="Write here.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K best labels.")
+                     ] = 1,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Only labels with probability >= P (multi-label default 0.5).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+):
+    """Label texts: one result per input line, in order, streamed in batches."""
+    from textrnn import bundle, report
+
+    fmt = output_format or ("table" if (output_file is None and sys.stdout.isatty())
+                            else "jsonl")
+    if fmt not in ("table", "jsonl", "tsv", "label"):
+        raise UsageError(f"unknown --format '{fmt}' (choose from table, jsonl, tsv, label)")
+    if top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    from_stdin = texts in (None, [], ["-"])
+    if from_stdin and input_file is None and sys.stdin.isatty():
+        raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
+    bundle.read_meta(model)
+    _quiet_tensorflow()
+    from textrnn.inference import Predictor
+    from textrnn.streaming import line_batches
+
+    predictor = Predictor.load(str(model))
+    predictor.batch_size = batch_size
+    if input_file is not None:
+        source = open(input_file, "rb")
+    elif from_stdin:
+        source = sys.stdin.buffer
+    else:
+        source = None
+    sink = open(output_file, "w", encoding="utf-8") if output_file else sys.stdout
+    batches = line_batches(source, batch_size) if source is not None else [texts]
+    from rich.console import Console
+
+    console = Console(file=sink)
+    for batch in batches:
+        results = predictor.predict(batch, top_k=top_k, threshold=threshold)
+        if fmt == "table":
+            report.print_predictions_table(results, console)
+        else:
+            sink.write("".join(report.prediction_line(r, fmt) + "\n" for r in results))
+        sink.flush()
+
+
+@app.command()
+@_handled
+def info(
+    model: ModelOption = Path(DEFAULT_MODEL),
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+):
+    """Describe a model: architecture, parameters per layer, labels, training figures."""
+    from textrnn import bundle, report
+
+    bundle.read_meta(model)
+    _quiet_tensorflow()
+    from textrnn.models import layer_table
+
+    keras_model, meta = bundle.load(model)
+    rows = layer_table(keras_model)
+    if json_out:
+        slim = {key: value for key, value in meta.items() if key != "vocab"}
+        report.write_json({**slim, "vocab_size": len(meta["vocab"]), "layers": rows})
+    else:
+        from rich.console import Console
+
+        report.print_info(meta, rows, Console())
+
+
+def main():
+    app()

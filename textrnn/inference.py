@@ -1,0 +1,213 @@
+"""Prediction over a trained model: raw text in, labels, tags and slot spans out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from textrnn.metrics import bio_spans
+from textrnn.text import Tokenizer, Vocabulary
+
+_LENGTH_STEP = 8  # pad batches to a multiple of this, so Keras traces few distinct shapes
+
+
+@dataclass
+class Analysis:
+    """What the model says about one text, before formatting."""
+
+    text: str
+    tokens: list[str]
+    offsets: list[tuple[int, int]]
+    truncated: bool
+    label_probs: np.ndarray | None = None
+    tag_ids: list[int] | None = None
+
+
+class Predictor:
+    def __init__(self, model, meta: dict, batch_size: int = 256):
+        self.model = model
+        self.meta = meta
+        self.task = meta["task"]
+        self.multilabel = bool(meta.get("multilabel"))
+        self.tokenizer = Tokenizer(lowercase=meta["tokenizer"].get("lowercase", True))
+        self.max_len = int(meta["tokenizer"]["max_len"])
+        self.vocab = Vocabulary(meta["vocab"])
+        self.labels = meta["labels"]
+        self.tags = meta["tags"]
+        self.batch_size = batch_size
+        self._input_names = {tensor.name.split(":")[0] for tensor in model.inputs}
+        self._crf = None
+        if meta["model"].get("crf"):
+            layer = model.get_layer("tags")
+            self._crf = [np.asarray(w) for w in (layer.transitions, layer.start_transitions,
+                                                 layer.end_transitions)]
+
+    @classmethod
+    def load(cls, directory: str) -> Predictor:
+        from textrnn import bundle
+
+        model, meta = bundle.load(directory)
+        return cls(model, meta)
+
+    def analyze(self, texts: list[str]) -> list[Analysis]:
+        """Run the model over texts in length-sorted batches; results in input order."""
+        results = []
+        for text in texts:
+            tokens, offsets = self.tokenizer.tokenize(text)
+            truncated = len(tokens) > self.max_len
+            results.append(Analysis(text, tokens[: self.max_len], offsets[: self.max_len],
+                                    truncated))
+        order = sorted((i for i, r in enumerate(results) if r.tokens),
+                       key=lambda i: len(results[i].tokens))
+        for begin in range(0, len(order), self.batch_size):
+            batch = [results[i] for i in order[begin: begin + self.batch_size]]
+            self._run_batch(batch)
+        return results
+
+    def _run_batch(self, batch: list[Analysis]) -> None:
+        longest = max(len(item.tokens) for item in batch)
+        width = -(-longest // _LENGTH_STEP) * _LENGTH_STEP
+        ids = np.zeros((len(batch), width), dtype=np.int32)
+        for row, item in enumerate(batch):
+            ids[row, : len(item.tokens)] = self.vocab.encode(item.tokens)
+        inputs = {"tokens": ids}
+        if "prev_tags" in self._input_names:
+            inputs["prev_tags"] = np.zeros_like(ids)
+        outputs = self.model.predict_on_batch(inputs)
+        label_key = "label" if self.task == "classify" else "intent"
+        for row, item in enumerate(batch):
+            if label_key in outputs:
+                item.label_probs = np.asarray(outputs[label_key][row], dtype=np.float64)
+            if "tags" in outputs:
+                scores = np.asarray(outputs["tags"][row, : len(item.tokens)], dtype=np.float64)
+                item.tag_ids = self._decode_tags(scores)
+
+    def _decode_tags(self, scores: np.ndarray) -> list[int]:
+        if self._crf is not None:
+            from textrnn.crf import viterbi_decode
+
+            return [int(t) for t in viterbi_decode(scores, *self._crf)]
+        return [int(t) + 1 for t in np.argmax(scores[:, 1:], axis=-1)]  # id 0 is padding
+
+    def predict(self, texts: list[str], top_k: int = 1, threshold: float | None = None
+                ) -> list[dict]:
+        """JSON-ready results, one per text, in order; an empty text gives an empty result."""
+        return [self.describe(item, top_k, threshold) for item in self.analyze(texts)]
+
+    def describe(self, item: Analysis, top_k: int = 1, threshold: float | None = None) -> dict:
+        result: dict = {"text": item.text}
+        if self.task in ("classify", "joint"):
+            key = "label" if self.task == "classify" else "intent"
+            result.update(self._describe_labels(item.label_probs, key, top_k, threshold))
+        if self.task in ("tag", "joint"):
+            tags = [self.tags[t] for t in item.tag_ids] if item.tag_ids is not None else []
+            result["tokens"] = [item.text[start:end] for start, end in item.offsets]
+            result["tags"] = tags
+            result["slots"] = [
+                {"slot": kind, "text": item.text[item.offsets[start][0]: item.offsets[end - 1][1]],
+                 "start": item.offsets[start][0], "end": item.offsets[end - 1][1]}
+                for kind, start, end in bio_spans(tags)
+            ]
+        if item.truncated:
+            result["truncated"] = True
+        return result
+
+    def _describe_labels(self, probs, key: str, top_k: int, threshold: float | None) -> dict:
+        if probs is None:
+            return {key: None, f"{key}_prob" if key == "intent" else "prob": None}
+        prob_key = "intent_prob" if key == "intent" else "prob"
+        ranked = np.argsort(-probs)
+        best = int(ranked[0])
+        cutoff = threshold if threshold is not None else (0.5 if self.multilabel else None)
+        result = {key: self.labels[best], prob_key: round(float(probs[best]), 6)}
+        if cutoff is not None and probs[best] < cutoff:
+            result[key] = None
+        if self.multilabel:
+            result["labels"] = [self.labels[i] for i in ranked if probs[i] >= cutoff]
+        if top_k > 1:
+            result["top"] = [{key: self.labels[i], "prob": round(float(probs[i]), 6)}
+                             for i in ranked[:top_k]
+                             if cutoff is None or probs[i] >= cutoff]
+        return result
+
+    def word_tags(self, item: Analysis, words: list[str]) -> list[str]:
+        """Predicted tags per given word (the tag of its first token), for scoring tag data."""
+        tags = ["O"] * len(words)
+        word_of_char = []
+        for index, word in enumerate(words):
+            word_of_char.extend([index] * (len(word) + 1))
+        seen = set()
+        for (start, _), tag_id in zip(item.offsets, item.tag_ids or []):
+            word = word_of_char[start]
+            if word not in seen:
+                seen.add(word)
+                tags[word] = self.tags[tag_id] if tag_id else "O"
+        return tags
+
+
+def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict:
+    """Metrics of the predictor on labelled examples, by the field's conventions; with
+    `show_errors`, the first that many wrong examples, gold against predicted."""
+    from textrnn import metrics
+
+    analyses = predictor.analyze([example.text for example in examples])
+    report: dict = {"examples": len(examples)}
+    n = len(examples)
+    gold_tags = pred_tags = [None] * n
+    gold_labels = pred_labels = [None] * n
+    if predictor.task in ("tag", "joint"):
+        gold_tags = [example.tags for example in examples]
+        pred_tags = [predictor.word_tags(item, example.words)
+                     for item, example in zip(analyses, examples)]
+    if predictor.task in ("classify", "joint"):
+        pred_labels = [_top_labels(predictor, item) for item in analyses]
+        gold_labels = [example.labels for example in examples]
+    if predictor.task == "tag":
+        report.update(metrics.span_report(gold_tags, pred_tags))
+    elif predictor.multilabel:
+        report.update(metrics.multilabel_report(gold_labels, pred_labels))
+    else:
+        gold = [labels[0] for labels in gold_labels]
+        best = [labels[0] if labels else "" for labels in pred_labels]
+        if predictor.task == "joint":
+            report.update(metrics.joint_report(gold, best, gold_tags, pred_tags))
+        else:
+            report.update(metrics.classification_report(gold, best))
+        unseen = sorted(set(gold) - set(predictor.labels))
+        if unseen:
+            report["unseen_labels"] = unseen
+    if show_errors:
+        report["errors"] = _errors(examples, gold_labels, pred_labels, gold_tags, pred_tags,
+                                   show_errors)
+    return report
+
+
+def _errors(examples, gold_labels, pred_labels, gold_tags, pred_tags, limit: int) -> list[dict]:
+    """Wrong examples as {text, gold, pred}: labels, then slots as 'type=words'."""
+    found = []
+    for example, gl, pl, gt, pt in zip(examples, gold_labels, pred_labels, gold_tags, pred_tags):
+        if set(gl or []) == set(pl or []) and gt == pt:
+            continue
+        found.append({"row": example.row, "text": example.text,
+                      "gold": _frame(example, gl, gt), "pred": _frame(example, pl, pt)})
+        if len(found) == limit:
+            break
+    return found
+
+
+def _frame(example, labels, tags) -> str:
+    parts = [",".join(labels)] if labels is not None else []
+    if tags is not None:
+        parts += [f"{kind}={' '.join(example.words[start:end])}"
+                  for kind, start, end in bio_spans(tags)]
+    return " | ".join(parts)
+
+
+def _top_labels(predictor: Predictor, item: Analysis) -> list[str]:
+    probs = item.label_probs
+    if probs is None:
+        return []
+    if predictor.multilabel:
+        return [predictor.labels[i] for i in np.flatnonzero(probs >= 0.5)]
+    return [predictor.labels[int(np.argmax(probs))]]

@@ -1,0 +1,63 @@
+"""Small custom Keras layers, registered so that `model.keras` loads in safe mode."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class MaskedGlobalMaxPooling1D(layers.Layer):
+    """Max over the real tokens only (Keras' GlobalMaxPooling1D ignores the padding mask)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            inputs = ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9))
+        return ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class KimConv(layers.Layer):
+    """Parallel 1-D convolutions of several widths (Kim, 2014), concatenated per position.
+
+    Padding positions are zeroed before convolving and the mask is passed on, so a pooling or
+    tagging head after it sees only the real tokens.
+    """
+
+    def __init__(self, filters: int, widths=(3, 4, 5), **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.widths = tuple(widths)
+        self.convs = [
+            layers.Conv1D(filters, width, padding="same", activation="relu", name=f"conv{width}")
+            for width in self.widths
+        ]
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        for conv in self.convs:
+            conv.build(input_shape)
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            inputs = inputs * ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        return ops.concatenate([conv(inputs) for conv in self.convs], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters * len(self.widths))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "widths": list(self.widths)}

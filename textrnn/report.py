@@ -1,0 +1,235 @@
+"""Everything the user sees: Rich tables and progress for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+err = Console(stderr=True, highlight=False)
+SLOT_STYLES = ("bold cyan", "bold magenta", "bold green", "bold yellow", "bold blue", "bold red")
+
+
+def percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+class TrainingProgress:
+    """A Rich progress bar per epoch: batches done, loss, accuracy, time left."""
+
+    def __init__(self, console: Console = err):
+        self.console = console
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
+            TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[figures]}"),
+            TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.task = None
+        self.epochs = 0
+        self.steps = 0
+
+    def start(self, epochs: int, steps: int) -> None:
+        self.epochs, self.steps = epochs, steps
+        self.progress.start()
+
+    def epoch_start(self, epoch: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task("train", total=self.steps, figures="",
+                                           epoch=f"{epoch}/{self.epochs}")
+
+    def batch_end(self, step: int, logs: dict) -> None:
+        self.progress.update(self.task, completed=step, figures=_figures(logs))
+
+    def epoch_end(self, epoch: int, logs: dict) -> None:
+        self.progress.update(self.task, completed=self.steps, figures=_figures(logs))
+        self.console.print(f"epoch {epoch:>3}  {_figures(logs, validation=True)}")
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+def _figures(logs: dict, validation: bool = False) -> str:
+    parts = []
+    for key, value in logs.items():
+        if key.startswith("val_") and not validation:
+            continue
+        if key == "loss" or key == "val_loss" or key.endswith("accuracy"):
+            parts.append(f"{key.replace('_accuracy', '_acc')} {value:.4f}")
+    return "  ".join(parts)
+
+
+def print_train_summary(meta: dict, out: str, console: Console = err) -> None:
+    training = meta["training"]
+    table = Table(title=f"Trained {meta['model']['encoder']} {meta['task']} model → {out}",
+                  show_header=False, title_justify="left")
+    table.add_row("rows (train / valid)", f"{training['train_rows']} / {training['valid_rows']}")
+    table.add_row("vocabulary", str(len(meta["vocab"])))
+    if meta["labels"]:
+        table.add_row("labels", str(len(meta["labels"])))
+    if meta["tags"]:
+        table.add_row("tags", str(len(meta["tags"]) - 1))
+    table.add_row("epochs (best)", f"{training['epochs_run']} ({training['best_epoch']})")
+    table.add_row("time", f"{training['seconds']:.1f} s, "
+                  f"{training['sentences_per_second']:.0f} sentences/s")
+    for key, value in _headline(meta.get("metrics", {})).items():
+        table.add_row(f"valid {key}", value)
+    console.print(table)
+    for note in training.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}")
+
+
+def _headline(report: dict) -> dict:
+    keys = ("accuracy", "macro_f1", "micro_f1", "intent_accuracy", "slot_f1", "frame_accuracy")
+    return {key: percent(report[key]) for key in keys if key in report}
+
+
+def print_eval(report: dict, console: Console) -> None:
+    summary = Table(title="Evaluation", show_header=False, title_justify="left")
+    summary.add_row("examples", str(report.get("examples", "")))
+    for key, value in _headline(report).items():
+        summary.add_row(key, value)
+    for key in ("weighted_f1", "slot_precision", "slot_recall", "token_accuracy"):
+        if key in report:
+            summary.add_row(key, percent(report[key]))
+    console.print(summary)
+    per_class = report.get("per_class") or report.get("intent", {}).get("per_class")
+    if per_class:
+        console.print(_prf_table("per class", per_class))
+    if report.get("per_slot"):
+        console.print(_prf_table("per slot", report["per_slot"]))
+    confusion = report.get("confusion") or report.get("intent", {}).get("confusion")
+    if confusion and len(confusion["labels"]) <= 20:
+        console.print(_confusion_table(confusion))
+    if report.get("unseen_labels"):
+        unseen = ", ".join(report["unseen_labels"])
+        console.print(f"[yellow]labels the model never saw:[/] {unseen}")
+    for error in report.get("errors", []):
+        console.print(_error_line(error))
+
+
+def _prf_table(title: str, rows: dict) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("", "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if not column else "right")
+    for name, row in rows.items():
+        table.add_row(name, percent(row["precision"]), percent(row["recall"]),
+                      percent(row["f1"]), str(row["support"]))
+    return table
+
+
+def _confusion_table(confusion: dict) -> Table:
+    table = Table(title="confusion (rows gold, columns predicted)", title_justify="left")
+    table.add_column("")
+    for label in confusion["labels"]:
+        table.add_column(label[:10], justify="right")
+    for i, (label, row) in enumerate(zip(confusion["labels"], confusion["matrix"])):
+        table.add_row(label, *(f"[bold]{v}[/]" if i == j and v else str(v)
+                               for j, v in enumerate(row)))
+    return table
+
+
+def _error_line(error: dict) -> str:
+    return (f"[red]✗[/] {error['text']}\n    gold: {error['gold']}\n    pred: {error['pred']}")
+
+
+def highlighted(result: dict) -> Text:
+    """The input text with each predicted slot coloured and labelled."""
+    text = Text()
+    position = 0
+    for number, slot in enumerate(result.get("slots", [])):
+        text.append(result["text"][position: slot["start"]])
+        style = SLOT_STYLES[number % len(SLOT_STYLES)]
+        text.append(slot["text"], style=style)
+        text.append(f"[{slot['slot']}]", style="dim")
+        position = slot["end"]
+    text.append(result["text"][position:])
+    return text
+
+
+def print_predictions_table(results: list[dict], console: Console) -> None:
+    for result in results:
+        if "slots" in result:
+            console.print(highlighted(result))
+        else:
+            console.print(result["text"])
+        for key, prob_key in (("label", "prob"), ("intent", "intent_prob")):
+            if key in result:
+                console.print(f"  {key}: [bold]{result[key]}[/] ({_prob(result[prob_key])})")
+        for top in result.get("top", [])[1:]:
+            name = top.get("label", top.get("intent"))
+            console.print(f"  [dim]or {name} ({_prob(top['prob'])})[/]")
+        if result.get("slots"):
+            table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
+            table.add_column("slot")
+            table.add_column("text")
+            table.add_column("chars", justify="right")
+            for slot in result["slots"]:
+                table.add_row(slot["slot"], slot["text"], f"{slot['start']}-{slot['end']}")
+            console.print(table, style="")
+        if result.get("truncated"):
+            console.print("  [yellow](input truncated to the model's maximum length)[/]")
+
+
+def _prob(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def prediction_line(result: dict, fmt: str) -> str:
+    """One output line for one input line (jsonl, tsv or label)."""
+    if fmt == "jsonl":
+        return json.dumps(result, ensure_ascii=False)
+    label = result.get("label", result.get("intent"))
+    if "labels" in result:
+        label = ",".join(result["labels"])
+    if fmt == "label":
+        return "" if label is None else str(label)
+    fields = []
+    if "label" in result or "intent" in result:
+        prob = result.get("prob", result.get("intent_prob"))
+        fields += ["" if label is None else str(label), "" if prob is None else f"{prob:.4f}"]
+    if "slots" in result:
+        fields.append(" ".join(f"{s['slot']}={s['text']}" for s in result["slots"]))
+    return "\t".join(field.replace("\t", " ") for field in fields)
+
+
+def print_info(meta: dict, rows: list[dict], console: Console) -> None:
+    spec = meta["model"]
+    head = Table(title="textrnn model", show_header=False, title_justify="left")
+    head.add_row("task", meta["task"] + (" (multi-label)" if meta.get("multilabel") else ""))
+    head.add_row("encoder", f"{spec['encoder']}{' bidirectional' if spec['bidirectional'] else ''}"
+                 f", {spec['layers']} layer(s), {spec['units']} units"
+                 f"{', CRF' if spec.get('crf') else ''}")
+    head.add_row("embedding", f"{spec['vocab_size']} x {spec['embedding_dim']}")
+    head.add_row("max length", str(meta["tokenizer"]["max_len"]))
+    if meta["labels"]:
+        head.add_row("labels", ", ".join(meta["labels"]))
+    if meta["tags"]:
+        head.add_row("slot tags", str(len(meta["tags"]) - 1))
+    training = meta.get("training", {})
+    if training:
+        head.add_row("trained", f"{training.get('epochs_run')} epochs on "
+                     f"{training.get('train_rows')} rows in {training.get('seconds')} s")
+    for key, value in _headline(meta.get("metrics", {})).items():
+        head.add_row(f"valid {key}", value)
+    console.print(head)
+    layers = Table(title="layers", title_justify="left")
+    for column in ("layer", "type", "parameters", "textbook formula"):
+        layers.add_column(column, justify="right" if column == "parameters" else "left")
+    for row in rows:
+        layers.add_row(row["name"], row["type"], f"{row['params']:,}", row["formula"])
+    layers.add_row("total", "", f"{sum(row['params'] for row in rows):,}", "")
+    console.print(layers)
+
+
+def write_json(data, path: str | None = None) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")

@@ -1,0 +1,102 @@
+"""Tokenizer and vocabulary.
+
+Our own tokenizer rather than Keras' TextVectorization: it must split Chinese into characters
+without turning spaces into tokens, and it must keep the character offset of every token so that
+predicted slots can be shown as spans of the text the user typed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+PAD, OOV = "<pad>", "<unk>"
+
+# Scripts written without spaces between words: one token per character.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD_CHAR = rf"[^\W{_CJK}]"
+# A word may carry inner apostrophes, dots, colons or hyphens ("o'clock", "3.5", "11:30",
+# "e-mail"); any other non-space, non-word character is a token of its own ("2nd." -> "2nd", ".").
+_TOKEN_RE = re.compile(rf"[{_CJK}]|{_WORD_CHAR}+(?:['’.:\-]{_WORD_CHAR}+)*|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    lowercase: bool = True
+
+    def tokenize(self, text: str) -> tuple[list[str], list[tuple[int, int]]]:
+        """Tokens (normalised for lookup) and their (start, end) character offsets in `text`."""
+        tokens, offsets = [], []
+        for match in _TOKEN_RE.finditer(text):
+            token = match.group()
+            tokens.append(token.lower() if self.lowercase else token)
+            offsets.append(match.span())
+        return tokens, offsets
+
+    def to_json(self) -> dict:
+        return {"lowercase": self.lowercase}
+
+
+def align_tags(
+    words: list[str], tags: list[str], offsets: list[tuple[int, int]]
+) -> tuple[list[str], list[int]]:
+    """Carry word-level BIO tags over to our tokens of `" ".join(words)`.
+
+    Pre-tokenized training data ("Taipei," as one word) is re-tokenized the way raw text will be
+    at prediction time; a word split into several tokens gives its tag to the first one and the
+    matching I- tag to the rest. Returns the token tags and, for each token, its word index.
+    """
+    word_of_char = []
+    for index, word in enumerate(words):
+        word_of_char.extend([index] * (len(word) + 1))
+    token_tags, token_words, previous_word = [], [], -1
+    for start, _ in offsets:
+        word = word_of_char[start]
+        tag = tags[word]
+        if word == previous_word and tag != "O":
+            tag = "I-" + tag[2:]
+        token_tags.append(tag)
+        token_words.append(word)
+        previous_word = word
+    return token_tags, token_words
+
+
+def choose_max_len(lengths: list[int], quantile: float = 0.99, cap: int = 256) -> int:
+    """Length that covers `quantile` of the sentences, capped: longer inputs are truncated."""
+    if not lengths:
+        return 1
+    ordered = sorted(lengths)
+    covered = ordered[min(len(ordered) - 1, math.ceil(quantile * len(ordered)) - 1)]
+    return max(1, min(cap, covered))
+
+
+class Vocabulary:
+    """Token <-> id. Id 0 is padding, id 1 stands for every token not in the vocabulary."""
+
+    def __init__(self, tokens: list[str]):
+        if tokens[:2] != [PAD, OOV]:
+            raise ValueError("a vocabulary starts with the padding and unknown-word entries")
+        self.tokens = tokens
+        self._ids = {token: index for index, token in enumerate(tokens)}
+
+    @classmethod
+    def build(
+        cls, sentences: list[list[str]], min_count: int = 1, max_size: int | None = None
+    ) -> Vocabulary:
+        counts = Counter(token for sentence in sentences for token in sentence)
+        ranked = sorted(
+            (token for token, count in counts.items() if count >= min_count),
+            key=lambda token: (-counts[token], token),
+        )
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - 2)]
+        return cls([PAD, OOV, *ranked])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: list[str]) -> list[int]:
+        ids = self._ids
+        return [ids.get(token, 1) for token in tokens]

@@ -1,0 +1,354 @@
+"""Training: encode a corpus, split it, feed it through one length-bucketed tf.data pipeline,
+fit with clipping and early stopping, and return the model with everything needed to reload it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from textrnn import __version__
+from textrnn.bundle import FORMAT_VERSION
+from textrnn.data import Corpus
+from textrnn.errors import DataError, UsageError
+from textrnn.models import ENCODERS, ModelSpec, check_spec
+from textrnn.text import Tokenizer, Vocabulary, align_tags, choose_max_len
+
+PAD_TAG = "<pad>"
+# Length buckets: sentences of similar length share a batch, so little compute goes to padding.
+BUCKET_BOUNDARIES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    clipnorm: float = 1.0
+    patience: int = 4
+    valid_split: float = 0.1
+    seed: int = 13
+    class_weight: str | None = None  # None or "balanced"
+    min_count: int = 1
+    max_vocab: int | None = None
+    lowercase: bool = True
+
+
+@dataclass
+class Encoded:
+    """A corpus as token ids, ready for the input pipeline."""
+
+    tokens: list[np.ndarray]
+    labels: np.ndarray | None = None  # class ids, or a multi-hot matrix
+    tags: list[np.ndarray] | None = None
+    truncated: int = 0
+
+
+@dataclass
+class Prepared:
+    tokenizer: Tokenizer
+    vocab: Vocabulary
+    labels: list[str]
+    tags: list[str]
+    max_len: int
+    train: Encoded
+    valid: Encoded | None
+    valid_examples: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def split_indices(keys: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """A seeded, stratified split: each class gives `fraction` of its rows to validation."""
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for index, key in enumerate(keys):
+        by_key[key].append(index)
+    rng = random.Random(seed)
+    train, valid = [], []
+    for key in sorted(by_key):
+        rows = by_key[key]
+        rng.shuffle(rows)
+        take = round(fraction * len(rows)) if len(rows) > 1 else 0
+        valid.extend(rows[:take])
+        train.extend(rows[take:])
+    return sorted(train), sorted(valid)
+
+
+def _stratum(example) -> str:
+    return "|".join(example.labels) if example.labels is not None else ""
+
+
+def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
+            task: str) -> Prepared:
+    """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
+    tokenizer = Tokenizer(lowercase=config.lowercase)
+    if valid_corpus is None and config.valid_split > 0:
+        train_rows, valid_rows = split_indices(
+            [_stratum(example) for example in corpus.examples], config.valid_split, config.seed)
+        train_examples = [corpus.examples[i] for i in train_rows]
+        valid_examples = [corpus.examples[i] for i in valid_rows]
+    else:
+        train_examples = corpus.examples
+        valid_examples = valid_corpus.examples if valid_corpus else []
+    if not train_examples:
+        raise DataError(f"{corpus.source}: too few rows to train on")
+
+    tokenized = [tokenize_example(tokenizer, example) for example in train_examples]
+    vocab = Vocabulary.build([tokens for tokens, _ in tokenized], config.min_count,
+                             config.max_vocab)
+    max_len = choose_max_len([len(tokens) for tokens, _ in tokenized])
+    labels = tags = []
+    if task in ("classify", "joint"):
+        labels = sorted({label for example in train_examples for label in example.labels})
+        if len(labels) < 2 and not corpus.multilabel:
+            raise DataError(f"{corpus.source}: only one class ('{labels[0]}'); a classifier "
+                            "needs at least two")
+    if task in ("tag", "joint"):
+        tags = [PAD_TAG, *sorted({tag for _, token_tags in tokenized for tag in token_tags})]
+    prepared = Prepared(tokenizer, vocab, labels, tags, max_len, None, None, valid_examples)
+    prepared.train = encode(prepared, tokenized, train_examples, corpus.multilabel, task)
+    if valid_examples:
+        valid_tokenized = [tokenize_example(tokenizer, example) for example in valid_examples]
+        prepared.valid = encode(prepared, valid_tokenized, valid_examples, corpus.multilabel,
+                                task)
+        unseen = sorted({label for example in valid_examples for label in example.labels or []}
+                        - set(labels))
+        if unseen:
+            prepared.notes.append(f"validation labels never seen in training: {', '.join(unseen)}")
+    return prepared
+
+
+def tokenize_example(tokenizer: Tokenizer, example) -> tuple[list[str], list[str] | None]:
+    tokens, offsets = tokenizer.tokenize(example.text)
+    if example.tags is None:
+        return tokens, None
+    return tokens, align_tags(example.words, example.tags, offsets)[0]
+
+
+def encode(prepared: Prepared, tokenized, examples, multilabel: bool, task: str) -> Encoded:
+    max_len = prepared.max_len
+    token_ids = [np.asarray(prepared.vocab.encode(tokens[:max_len]) or [1], dtype=np.int32)
+                 for tokens, _ in tokenized]
+    encoded = Encoded(token_ids, truncated=sum(len(tokens) > max_len for tokens, _ in tokenized))
+    if task in ("classify", "joint"):
+        index = {label: i for i, label in enumerate(prepared.labels)}
+        if multilabel:
+            matrix = np.zeros((len(examples), len(index)), dtype=np.float32)
+            for row, example in enumerate(examples):
+                for label in example.labels:
+                    if label in index:
+                        matrix[row, index[label]] = 1.0
+            encoded.labels = matrix
+        else:
+            # A validation label never seen in training cannot be predicted; -1 drops it below.
+            encoded.labels = np.array([index.get(example.labels[0], -1) for example in examples],
+                                      dtype=np.int32)
+    if task in ("tag", "joint"):
+        tag_index = {tag: i for i, tag in enumerate(prepared.tags)}
+        # A tag unseen in training counts as O (id of "O" if present, else 1).
+        fallback = tag_index.get("O", 1)
+        encoded.tags = [np.asarray([tag_index.get(tag, fallback) for tag in (tags or ["O"])]
+                                   [:max_len], dtype=np.int32) for _, tags in tokenized]
+    return encoded
+
+
+def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool, seed: int,
+                 sample_weights: np.ndarray | None = None):
+    """A tf.data pipeline of (inputs, targets[, weights]) batches grouped by sentence length."""
+    import tensorflow as tf
+
+    keep = np.arange(len(encoded.tokens))
+    if encoded.labels is not None and encoded.labels.ndim == 1:
+        keep = keep[encoded.labels >= 0]
+    lengths = np.array([len(encoded.tokens[i]) for i in keep], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    flat_tokens = tf.constant(np.concatenate([encoded.tokens[i] for i in keep]))
+    flat_tags = (tf.constant(np.concatenate([encoded.tags[i] for i in keep]))
+                 if encoded.tags is not None else None)
+    columns = [starts, lengths]
+    if encoded.labels is not None:
+        columns.append(encoded.labels[keep])
+    if sample_weights is not None:
+        columns.append(sample_weights[keep].astype(np.float32))
+    label_name = "label" if spec.task == "classify" else "intent"
+
+    def to_example(start, length, *rest):
+        inputs = {"tokens": flat_tokens[start:start + length]}
+        targets = {}
+        if flat_tags is not None:
+            tags = flat_tags[start:start + length]
+            targets["tags"] = tags
+            if spec.jordan_tagger:  # teacher forcing: the gold previous tag, 0 at the start
+                inputs["prev_tags"] = tf.concat([[0], tags[:-1]], axis=0)
+        if encoded.labels is not None:
+            targets[label_name] = rest[0]
+        if sample_weights is not None:
+            return inputs, targets, {label_name: rest[-1]}
+        return inputs, targets
+
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(columns))
+    if shuffle:
+        dataset = dataset.shuffle(len(keep), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.bucket_by_sequence_length(
+        lambda inputs, *_: tf.shape(inputs["tokens"])[0],
+        list(BUCKET_BOUNDARIES), [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
+    steps = sum(math.ceil(count / batch_size) for count in Counter(
+        int(np.searchsorted(BUCKET_BOUNDARIES, length, side="right")) for length in lengths
+    ).values())
+    return dataset.prefetch(tf.data.AUTOTUNE), steps
+
+
+def balanced_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
+    """Per-example weights n / (k * count[class]), as scikit-learn's 'balanced'."""
+    counts = np.bincount(labels[labels >= 0], minlength=num_labels).astype(np.float64)
+    per_class = np.where(counts > 0, counts.sum() / (num_labels * np.maximum(counts, 1)), 0.0)
+    return per_class[np.maximum(labels, 0)]
+
+
+def compile_model(model, spec: ModelSpec, config: TrainConfig) -> None:
+    import keras
+
+    losses, metrics = {}, {}
+    for name in model.output_names:
+        if name == "tags":
+            if spec.crf:
+                from textrnn.crf import crf_loss
+
+                losses[name] = crf_loss(model.get_layer("tags"))
+            else:
+                losses[name] = "sparse_categorical_crossentropy"
+                metrics[name] = ["accuracy"]
+        elif spec.multilabel:
+            losses[name] = "binary_crossentropy"
+            metrics[name] = [keras.metrics.BinaryAccuracy(name="accuracy")]
+        else:
+            losses[name] = "sparse_categorical_crossentropy"
+            metrics[name] = ["accuracy"]
+    optimizer = keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None)
+    model.compile(optimizer=optimizer, loss=losses, metrics=metrics)
+
+
+def set_seeds(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: TrainConfig,
+          progress=None):
+    """Fit a model; returns (keras model, metadata dict for textrnn.json, validation examples).
+
+    `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
+    """
+    import keras
+
+    check_spec(spec)
+    if config.class_weight and (spec.task != "classify" or corpus.multilabel):
+        raise UsageError("--class-weight balanced applies to single-label classification")
+    set_seeds(config.seed)
+    prepared = prepare(corpus, valid_corpus, config, spec.task)
+    spec.vocab_size = len(prepared.vocab)
+    spec.num_labels = len(prepared.labels)
+    spec.num_tags = len(prepared.tags)
+    spec.multilabel = corpus.multilabel
+    model = build_and_compile(spec, config)
+
+    weights = (balanced_weights(prepared.train.labels, spec.num_labels)
+               if config.class_weight == "balanced" else None)
+    train_data, steps = make_dataset(prepared.train, spec, config.batch_size, True, config.seed,
+                                     weights)
+    callbacks = []
+    valid_data = None
+    if prepared.valid is not None and len(prepared.valid.tokens):
+        valid_data, _ = make_dataset(prepared.valid, spec, 256, False, config.seed)
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True))
+    if progress is not None:
+        callbacks.append(_progress_callback(progress, config.epochs, steps))
+    started = time.perf_counter()
+    history = model.fit(train_data, validation_data=valid_data, epochs=config.epochs,
+                        callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - started
+    epochs_run = len(history.history["loss"])
+    best_epoch = (int(np.argmin(history.history["val_loss"])) + 1
+                  if "val_loss" in history.history else epochs_run)
+    meta = {
+        "format": "textrnn",
+        "format_version": FORMAT_VERSION,
+        "textrnn_version": __version__,
+        "task": spec.task,
+        "multilabel": corpus.multilabel,
+        "tokenizer": {**prepared.tokenizer.to_json(), "max_len": prepared.max_len},
+        "vocab": prepared.vocab.tokens,
+        "labels": prepared.labels,
+        "tags": prepared.tags,
+        "model": spec.to_json(),
+        "training": {
+            **asdict(config),
+            "epochs_run": epochs_run,
+            "best_epoch": best_epoch,
+            "seconds": round(seconds, 2),
+            "sentences_per_second": round(epochs_run * len(prepared.train.tokens) / seconds, 1),
+            "train_rows": len(prepared.train.tokens),
+            "valid_rows": len(prepared.valid_examples),
+            "truncated_rows": prepared.train.truncated,
+            "history": {key: [round(float(v), 5) for v in values]
+                        for key, values in history.history.items()},
+            "notes": prepared.notes,
+        },
+        "data": {"source": corpus.source, "sha256": corpus.sha256, "rows": len(corpus.examples)},
+        "metrics": {},
+    }
+    return model, meta, prepared.valid_examples
+
+
+def build_and_compile(spec: ModelSpec, config: TrainConfig):
+    from textrnn.models import build_model
+
+    model = build_model(spec)
+    compile_model(model, spec, config)
+    return model
+
+
+def _progress_callback(progress, epochs: int, steps: int):
+    import keras
+
+    class ProgressCallback(keras.callbacks.Callback):
+        """Forwards Keras' events to a plain progress object (report.py draws it)."""
+
+        def on_train_begin(self, logs=None):
+            progress.start(epochs, steps)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            progress.epoch_start(epoch + 1)
+
+        def on_train_batch_end(self, batch, logs=None):
+            progress.batch_end(batch + 1, logs or {})
+
+        def on_epoch_end(self, epoch, logs=None):
+            progress.epoch_end(epoch + 1, logs or {})
+
+        def on_train_end(self, logs=None):
+            progress.finish()
+
+    return ProgressCallback()
+
+
+def default_spec(task: str, encoder: str = "lstm", **overrides) -> ModelSpec:
+    """A spec with the encoder's defaults; `overrides` that are None keep the default."""
+    info = ENCODERS.get(encoder)
+    # Bidirectional by default where it applies; the Jordan tagger decodes left to right.
+    jordan_tagger = encoder == "jordan" and task in ("tag", "joint")
+    values = {"units": info.units if info else 128,
+              "bidirectional": bool(info and info.recurrent and not jordan_tagger)}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return ModelSpec(task=task, vocab_size=0, encoder=encoder, **values)
