@@ -99,6 +99,22 @@ def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
     assert [json.loads(line) for line in again.stdout.splitlines()] == first
 
 
+@pytest.mark.parametrize("extra", [["--crf"], ["--encoder", "jordan"], ["--encoder", "cnn"],
+                                   ["--task", "tag", "--encoder", "gru"]])
+def test_slot_models_round_trip(slots_csv, tmp_path, extra):
+    from textrnn.inference import Predictor
+
+    out = tmp_path / "model"
+    result = run("train", slots_csv, "--out", out, *TINY, *extra)
+    assert result.exit_code == 0, result.output
+    texts = ["Arrive Taipei on November 2nd", "cancel my Delta flight to New York", "x"]
+    first = Predictor.load(str(out)).predict(texts)
+    assert all(len(r["tags"]) == len(r["tokens"]) for r in first)
+    assert ("intent" in first[0]) == ("--task" not in extra)
+    again = run("predict", *texts, "--model", out, "-f", "jsonl")
+    assert [json.loads(line) for line in again.stdout.splitlines()] == first
+
+
 def test_slot_model_answers_the_mission_sentence(slots_csv, tmp_path):
     out = tmp_path / "slots"
     result = run("train", slots_csv, "--out", out, "--quiet")

@@ -90,11 +90,12 @@ def check_model_file(path: Path) -> None:
         raise BundleError(f"{path}: missing") from None
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
         raise BundleError(f"{path}: damaged (not a Keras model archive)") from None
+    config.pop("compile_config", None)  # never read: models load with compile=False
     for node in _walk(config):
         name = node.get("class_name")
         module = node.get("module") or ""
         registered = node.get("registered_name") or ""
-        if name == "Lambda" or "lambda" in str(node.get("config", {}).get("function", "")):
+        if name in ("Lambda", "__lambda__"):
             raise BundleError(f"{path}: contains a Lambda layer; refusing to load code")
         if (module and not module.startswith("keras")
                 and not registered.startswith("textrnn>")):

@@ -130,17 +130,19 @@ def crf_log_likelihood(emissions, tags, mask, transitions, start, end):
 
     # --- log partition: forward algorithm ------------------------------
     alpha0 = start[None, :] + emissions[:, 0, :]  # (B, K)
-    em_t = ops.transpose(emissions[:, 1:, :], (1, 0, 2))  # (T-1, B, K)
-    m_t = ops.transpose(maskb[:, 1:], (1, 0))[:, :, None]  # (T-1, B, 1)
+    # Emissions and mask travel as one tensor (T-1, B, K+1): Keras' TensorFlow scan fails on a
+    # tuple of inputs whose time length is unknown at trace time, as it is inside model.fit.
+    steps = ops.concatenate([emissions[:, 1:, :], ops.expand_dims(maskf[:, 1:], -1)], axis=-1)
+    steps = ops.transpose(steps, (1, 0, 2))
 
     def step(alpha, xs):
-        e, m = xs
+        e, m = xs[:, :-1], xs[:, -1:] > 0.5
         nxt = ops.logsumexp(alpha[:, :, None] + transitions[None], axis=1) + e
         # Past the end of a sequence alpha is carried unchanged.
         alpha = ops.where(m, nxt, alpha)
         return alpha, alpha
 
-    alpha, _ = ops.scan(step, alpha0, (em_t, m_t))
+    alpha, _ = ops.scan(step, alpha0, steps)
     log_z = ops.logsumexp(alpha + end[None, :], axis=1)
 
     return ops.where(nonempty, score - log_z, ops.zeros_like(log_z))
