@@ -115,21 +115,6 @@ def test_slot_models_round_trip(slots_csv, tmp_path, extra):
     assert [json.loads(line) for line in again.stdout.splitlines()] == first
 
 
-def test_slot_model_answers_the_mission_sentence(slots_csv, tmp_path):
-    out = tmp_path / "slots"
-    result = run("train", slots_csv, "--out", out, "--quiet")
-    assert result.exit_code == 0, result.output
-    result = run("predict", "Arrive Taipei on November 2nd", "--model", out, "-f", "jsonl")
-    answer = json.loads(result.stdout)
-    assert answer["intent"] == "book_flight"
-    assert {(s["slot"], s["text"], s["start"], s["end"]) for s in answer["slots"]} == {
-        ("destination", "Taipei", 7, 13), ("arrival_date", "November 2nd", 17, 29)}
-    report = json.loads(run("eval", slots_csv, "--model", out, "--json", "--errors", "3").stdout)
-    assert {"slot_f1", "slot_precision", "slot_recall", "per_slot", "intent_accuracy",
-            "frame_accuracy"} <= set(report)
-    assert report["slot_f1"] > 0.8 and report["intent_accuracy"] > 0.9  # on its training data
-
-
 @pytest.mark.parametrize("args, message", [
     (["train", "missing.csv"], "missing.csv: no such file"),
     (["train", "{topics}", "--encoder", "cnn", "--bidirectional"], "--bidirectional does not"),
@@ -157,17 +142,27 @@ def test_failed_training_leaves_the_existing_model_untouched(topic_model, tmp_pa
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_installed_command_trains_evaluates_and_predicts_from_a_pipe(topics_csv, tmp_path):
+def test_installed_command_answers_the_mission_sentence(slots_csv, tmp_path):
+    """The quick start as a user types it: train on the sample slots, predict, eval, pipe."""
     exe = Path(sys.executable).parent / "textrnn"
     env = {**os.environ, "COLUMNS": "100"}
     out = tmp_path / "m"
-    subprocess.run([exe, "train", topics_csv, "--out", out, *TINY], check=True, env=env,
-                   timeout=300, capture_output=True)
-    evaluated = subprocess.run([exe, "eval", topics_csv, "--model", out], check=True, env=env,
-                               timeout=120, capture_output=True, text=True)
-    assert "accuracy" in evaluated.stdout
-    piped = subprocess.run([exe, "predict", "--model", out], input="rain\n\nplay jazz\n",
+    subprocess.run([exe, "train", slots_csv, "--out", out], check=True, env=env, timeout=600,
+                   capture_output=True)
+    answer = json.loads(subprocess.run(
+        [exe, "predict", "Arrive Taipei on November 2nd", "--model", out], check=True, env=env,
+        timeout=120, capture_output=True, text=True).stdout)
+    assert answer["intent"] == "book_flight"
+    assert {(s["slot"], s["text"], s["start"], s["end"]) for s in answer["slots"]} == {
+        ("destination", "Taipei", 7, 13), ("arrival_date", "November 2nd", 17, 29)}
+    evaluated = subprocess.run([exe, "eval", slots_csv, "--model", out, "--json", "--errors", "3"],
+                               check=True, env=env, timeout=120, capture_output=True, text=True)
+    report = json.loads(evaluated.stdout)
+    assert {"slot_f1", "slot_precision", "slot_recall", "per_slot", "intent_accuracy",
+            "frame_accuracy"} <= set(report)
+    assert report["slot_f1"] > 0.8 and report["intent_accuracy"] > 0.9  # its training data
+    piped = subprocess.run([exe, "predict", "--model", out], input="fly to Rome\n\nhi\n",
                            check=True, env=env, timeout=120, capture_output=True, text=True)
     assert [json.loads(line)["text"] for line in piped.stdout.splitlines()] == [
-        "rain", "", "play jazz"]
+        "fly to Rome", "", "hi"]
     assert piped.stderr == ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -45,13 +46,32 @@ def save(directory: str | Path, model, meta: dict) -> Path:
 
 
 def _replace(staging: Path, target: Path) -> None:
+    """Put `staging` where `target` is; a kill at any moment leaves one complete model there."""
     if not target.exists():
         os.rename(staging, target)
+        return
+    if _exchange(staging, target):  # one atomic step: staging now holds the old model
+        shutil.rmtree(staging, ignore_errors=True)
         return
     retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
     os.rename(target, retired / "model")
     os.rename(staging, target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically with Linux' renameat2(RENAME_EXCHANGE); False if unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second),
+                     rename_exchange) == 0
 
 
 def read_meta(directory: str | Path) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -148,6 +149,11 @@ def train(
     lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case")] = True,
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from the last epoch checkpoint of an interrupted run.")
+    ] = False,
+    save_on_interrupt: Annotated[bool, typer.Option(
+        "--save-on-interrupt", help="On Ctrl-C, save the best model so far.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
@@ -162,7 +168,7 @@ def train(
     task = task or corpus.task
     _check_task(task, corpus)
     _quiet_tensorflow()
-    from textrnn import bundle, report
+    from textrnn import bundle, checkpoint, report
     from textrnn.inference import Predictor, evaluate
     from textrnn.training import TrainConfig, default_spec
     from textrnn.training import train as fit
@@ -172,12 +178,19 @@ def train(
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
                          clipnorm=clipnorm, patience=patience, valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,
-                         max_vocab=max_vocab, lowercase=lowercase)
+                         max_vocab=max_vocab, lowercase=lowercase,
+                         save_on_interrupt=save_on_interrupt)
     progress = None if quiet else report.TrainingProgress()
-    model, meta, valid_examples = fit(corpus, valid_corpus, spec, config, progress)
+    checkpoints = checkpoint.directory_for(out)
+    try:
+        model, meta, valid_examples = fit(corpus, valid_corpus, spec, config, progress,
+                                          checkpoints, resume)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
     if valid_examples:
         meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
     bundle.save(out, model, meta)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     if json_out:
         report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
     elif not quiet:

@@ -10,6 +10,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,7 @@ class TrainConfig:
     valid_split: float = 0.1
     seed: int = 13
     class_weight: str | None = None  # None or "balanced"
+    save_on_interrupt: bool = False
     min_count: int = 1
     max_vocab: int | None = None
     lowercase: bool = True
@@ -244,12 +246,13 @@ def set_seeds(seed: int) -> None:
 
 
 def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: TrainConfig,
-          progress=None):
+          progress=None, checkpoint_dir: Path | None = None, resume: bool = False):
     """Fit a model; returns (keras model, metadata dict for textrnn.json, validation examples).
 
     `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
+    With `checkpoint_dir`, every epoch is checkpointed there; `resume` continues from it.
     """
-    import keras
+    from textrnn import checkpoint
 
     check_spec(spec)
     if config.class_weight and (spec.task != "classify" or corpus.multilabel):
@@ -266,21 +269,43 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
                if config.class_weight == "balanced" else None)
     train_data, steps = make_dataset(prepared.train, spec, config.batch_size, True, config.seed,
                                      weights)
-    callbacks = []
-    valid_data = None
+    identity = {"data_sha256": corpus.sha256,
+                "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
+                "options": {**spec.to_json(), **asdict(config), "epochs": None,
+                            "patience": None, "save_on_interrupt": None}}
+    state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
+    past = state.get("history", {})
+    callbacks, stopper, valid_data = [], None, None
     if prepared.valid is not None and len(prepared.valid.tokens):
         valid_data, _ = make_dataset(prepared.valid, spec, 256, False, config.seed)
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True))
+        stopper = checkpoint.ResumableEarlyStopping(
+            state.get("early_stopping"), monitor="val_loss", patience=config.patience,
+            restore_best_weights=True)
+        callbacks.append(stopper)
+    if checkpoint_dir is not None:
+        callbacks.append(checkpoint.EpochCheckpoint(
+            checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
     if progress is not None:
         callbacks.append(_progress_callback(progress, config.epochs, steps))
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=valid_data, epochs=config.epochs,
-                        callbacks=callbacks, verbose=0)
+    interrupted = False
+    try:
+        model.fit(train_data, validation_data=valid_data, epochs=config.epochs,
+                  initial_epoch=state.get("epoch", 0), callbacks=callbacks, verbose=0)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.finish()
+        best = stopper.best_weights if stopper is not None else None
+        if not config.save_on_interrupt or best is None:
+            raise
+        model.set_weights(best)  # keep the best epoch so far, as the user asked
+        interrupted = True
     seconds = time.perf_counter() - started
-    epochs_run = len(history.history["loss"])
-    best_epoch = (int(np.argmin(history.history["val_loss"])) + 1
-                  if "val_loss" in history.history else epochs_run)
+    run = model.history.history if getattr(model, "history", None) else {}
+    history = {key: past.get(key, []) + run.get(key, []) for key in {*past, *run}}
+    epochs_run = len(history.get("loss", []))
+    best_epoch = (int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history
+                  else epochs_run)
     meta = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,
@@ -296,13 +321,16 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
             **asdict(config),
             "epochs_run": epochs_run,
             "best_epoch": best_epoch,
+            "resumed_from_epoch": state.get("epoch"),
+            "interrupted": interrupted,
             "seconds": round(seconds, 2),
-            "sentences_per_second": round(epochs_run * len(prepared.train.tokens) / seconds, 1),
+            "sentences_per_second": round(
+                (epochs_run - state.get("epoch", 0)) * len(prepared.train.tokens) / seconds, 1),
             "train_rows": len(prepared.train.tokens),
             "valid_rows": len(prepared.valid_examples),
             "truncated_rows": prepared.train.truncated,
             "history": {key: [round(float(v), 5) for v in values]
-                        for key, values in history.history.items()},
+                        for key, values in history.items()},
             "notes": prepared.notes,
         },
         "data": {"source": corpus.source, "sha256": corpus.sha256, "rows": len(corpus.examples)},
