@@ -166,3 +166,26 @@ def test_installed_command_answers_the_mission_sentence(slots_csv, tmp_path):
     assert [json.loads(line)["text"] for line in piped.stdout.splitlines()] == [
         "fly to Rome", "", "hi"]
     assert piped.stderr == ""
+
+
+def test_predict_answers_each_line_while_the_pipe_is_still_open(topic_model):
+    """Interactive use: an answer arrives before the input ends (batches flush on a pause)."""
+    import selectors
+
+    exe = Path(sys.executable).parent / "textrnn"
+    process = subprocess.Popen([exe, "predict", "--model", topic_model, "-f", "label"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    try:
+        answers = []
+        for line in ("play a jazz song", "will it rain"):
+            process.stdin.write(line + "\n")
+            process.stdin.flush()
+            assert selector.select(timeout=120), "no answer while stdin is open"
+            answers.append(process.stdout.readline().strip())
+        assert answers == ["music", "weather"]
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+    assert process.returncode == 0
