@@ -99,7 +99,7 @@ def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
     assert [json.loads(line) for line in again.stdout.splitlines()] == first
 
 
-@pytest.mark.parametrize("extra", [["--crf"], ["--encoder", "jordan"], ["--encoder", "cnn"],
+@pytest.mark.parametrize("extra", [["--no-crf"], ["--encoder", "jordan"], ["--encoder", "cnn"],
                                    ["--task", "tag", "--encoder", "gru"]])
 def test_slot_models_round_trip(slots_csv, tmp_path, extra):
     from textrnn.inference import Predictor

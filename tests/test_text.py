@@ -55,5 +55,5 @@ def test_vocabulary_min_count_max_size_and_reserved_ids():
 
 
 def test_max_len_covers_most_sentences_and_is_capped():
-    assert choose_max_len([5] * 99 + [400]) == 5
+    assert choose_max_len([5] * 99 + [400]) == 10
     assert choose_max_len([300] * 10, cap=256) == 256

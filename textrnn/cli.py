@@ -134,10 +134,12 @@ def train(
                      ] = None,
     embedding_dim: Annotated[int, typer.Option(help="Word embedding size.")] = 128,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
-    crf: Annotated[bool, typer.Option("--crf", help="CRF tag decoder (slot filling).")] = False,
+    crf: Annotated[Optional[bool], typer.Option(
+        "--crf/--no-crf", help="CRF tag decoder (default for slot filling).")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 32,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 2e-3,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Sentences per batch (default 64, fewer for small data).")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
     clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")
                         ] = 4,

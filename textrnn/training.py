@@ -29,8 +29,8 @@ BUCKET_BOUNDARIES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
 @dataclass
 class TrainConfig:
     epochs: int = 40
-    batch_size: int = 32
-    learning_rate: float = 2e-3
+    batch_size: int | None = None  # None: auto_batch_size
+    learning_rate: float = 1e-3
     clipnorm: float = 1.0
     patience: int = 4
     valid_split: float = 0.1
@@ -159,6 +159,13 @@ def encode(prepared: Prepared, tokenized, examples, multilabel: bool, task: str)
     return encoded
 
 
+def auto_batch_size(rows: int) -> int:
+    """64 sentences a batch, fewer for small data so that an epoch still makes ~30 updates:
+    on the 248-row sample set, batches of 64 give 4 updates an epoch and early stopping ends
+    training before the slots are learnt."""
+    return int(min(64, max(8, rows // 30)))
+
+
 def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool, seed: int,
                  sample_weights: np.ndarray | None = None):
     """A tf.data pipeline of (inputs, targets[, weights]) batches grouped by sentence length."""
@@ -267,6 +274,7 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
 
     weights = (balanced_weights(prepared.train.labels, spec.num_labels)
                if config.class_weight == "balanced" else None)
+    config.batch_size = config.batch_size or auto_batch_size(len(prepared.train.tokens))
     train_data, steps = make_dataset(prepared.train, spec, config.batch_size, True, config.seed,
                                      weights)
     identity = {"data_sha256": corpus.sha256,
@@ -375,8 +383,10 @@ def default_spec(task: str, encoder: str = "lstm", **overrides) -> ModelSpec:
     """A spec with the encoder's defaults; `overrides` that are None keep the default."""
     info = ENCODERS.get(encoder)
     # Bidirectional by default where it applies; the Jordan tagger decodes left to right.
+    # Slot filling gets a CRF: on SNIPS dev it lifted slot F1 from 87.5 to 90.1 (docs/benchmarks).
     jordan_tagger = encoder == "jordan" and task in ("tag", "joint")
     values = {"units": info.units if info else 128,
-              "bidirectional": bool(info and info.recurrent and not jordan_tagger)}
+              "bidirectional": bool(info and info.recurrent and not jordan_tagger),
+              "crf": task in ("tag", "joint") and not jordan_tagger}
     values.update({key: value for key, value in overrides.items() if value is not None})
     return ModelSpec(task=task, vocab_size=0, encoder=encoder, **values)
