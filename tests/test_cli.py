@@ -189,3 +189,25 @@ def test_predict_answers_each_line_while_the_pipe_is_still_open(topic_model):
         process.stdin.close()
         process.wait(timeout=60)
     assert process.returncode == 0
+
+
+def test_pretrained_vectors_initialise_and_stay_frozen(topics_csv, tmp_path):
+    import numpy as np
+
+    from textrnn import bundle
+
+    vectors = {"rain": [0.5, -0.25, 1.0], "song": [2.0, 0.0, -1.0], "Pizza": [0.0, 1.5, 0.25]}
+    path = tmp_path / "tiny.vec"
+    path.write_text("3 3\n" + "".join(f"{w} {' '.join(map(str, v))}\n"
+                                      for w, v in vectors.items()))
+    out = tmp_path / "m"
+    result = run("train", topics_csv, "--out", out, *TINY, "--embedding-dim", "3",
+                 "--embeddings", path, "--freeze-embeddings", "--json")
+    assert result.exit_code == 0, result.output
+    model, meta = bundle.load(out)
+    assert meta["model"]["embedding_dim"] == 3
+    assert meta["embeddings"]["found"] == 3 and meta["embeddings"]["found_case_folded"] == 1
+    assert 0 < meta["embeddings"]["token_coverage"] < 1
+    matrix = model.get_layer("embedding").get_weights()[0]
+    for word, vector in (("rain", vectors["rain"]), ("pizza", vectors["Pizza"])):
+        np.testing.assert_allclose(matrix[meta["vocab"].index(word)], vector, rtol=1e-6)

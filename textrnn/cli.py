@@ -132,7 +132,13 @@ def train(
     layers: Annotated[int, typer.Option(help="Stacked encoder layers.")] = 1,
     units: Annotated[Optional[int], typer.Option(help="Hidden units (CNN: filters per width).")
                      ] = None,
-    embedding_dim: Annotated[int, typer.Option(help="Word embedding size.")] = 128,
+    embedding_dim: Annotated[Optional[int], typer.Option(
+        help="Word embedding size (default 128, or the --embeddings file's).")] = None,
+    embeddings: Annotated[Optional[str], typer.Option(
+        help="Pretrained word vectors: .vec, GloVe .txt, word2vec .bin, optionally gzipped.")
+    ] = None,
+    freeze_embeddings: Annotated[bool, typer.Option(
+        "--freeze-embeddings", help="Keep the pretrained vectors fixed.")] = False,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
     crf: Annotated[Optional[bool], typer.Option(
         "--crf/--no-crf", help="CRF tag decoder (default for slot filling).")] = None,
@@ -164,6 +170,10 @@ def train(
         raise UsageError("--class-weight takes 'balanced'")
     if not 0 <= valid_split < 1:
         raise UsageError("--valid-split must be in [0, 1)")
+    if freeze_embeddings and not embeddings:
+        raise UsageError("--freeze-embeddings needs --embeddings FILE")
+    if embedding_dim is not None and embedding_dim < 1:
+        raise UsageError("--embedding-dim must be positive")
     corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
     valid_corpus = (_read(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
                     if valid else None)
@@ -176,12 +186,13 @@ def train(
     from textrnn.training import train as fit
 
     spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
-                        embedding_dim=embedding_dim, dropout=dropout, crf=crf)
+                        embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
+                        freeze_embeddings=freeze_embeddings)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
                          clipnorm=clipnorm, patience=patience, valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,
                          max_vocab=max_vocab, lowercase=lowercase,
-                         save_on_interrupt=save_on_interrupt)
+                         save_on_interrupt=save_on_interrupt, embeddings=embeddings)
     progress = None if quiet else report.TrainingProgress()
     checkpoints = checkpoint.directory_for(out)
     try:

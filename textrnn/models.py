@@ -45,6 +45,7 @@ class ModelSpec:
     embedding_dim: int = 128
     dropout: float = 0.3
     crf: bool = False
+    freeze_embeddings: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -61,7 +62,8 @@ def check_spec(spec: ModelSpec) -> None:
         raise UsageError(f"unknown task '{spec.task}' (choose from {', '.join(TASKS)})")
     if spec.encoder not in ENCODERS:
         raise UsageError(f"unknown encoder '{spec.encoder}' (choose from {', '.join(ENCODERS)})")
-    if spec.layers < 1 or spec.units < 1 or spec.embedding_dim < 1:
+    # An embedding size of 0 stands for "the word-vector file's" until training sets it.
+    if spec.layers < 1 or spec.units < 1 or spec.embedding_dim < 0:
         raise UsageError("--layers, --units and --embedding-dim must be positive")
     if not 0 <= spec.dropout < 1:
         raise UsageError("--dropout must be in [0, 1)")
@@ -84,7 +86,7 @@ def build_model(spec: ModelSpec):
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     inputs = [tokens]
     x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=True,
-                         name="embedding")(tokens)
+                         trainable=not spec.freeze_embeddings, name="embedding")(tokens)
     outputs = {}
     if spec.jordan_tagger:
         from textrnn.jordan import JordanTagger

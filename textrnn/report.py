@@ -69,6 +69,11 @@ def print_train_summary(meta: dict, out: str, console: Console = err) -> None:
                   show_header=False, title_justify="left")
     table.add_row("rows (train / valid)", f"{training['train_rows']} / {training['valid_rows']}")
     table.add_row("vocabulary", str(len(meta["vocab"])))
+    vectors = meta.get("embeddings")
+    if vectors:
+        table.add_row("word vectors", f"{vectors['found']}/{vectors['words']} words "
+                      f"({percent(vectors['word_coverage'])}%), "
+                      f"{percent(vectors['token_coverage'])}% of tokens, from {vectors['file']}")
     if meta["labels"]:
         table.add_row("labels", str(len(meta["labels"])))
     if meta["tags"]:

@@ -37,6 +37,7 @@ class TrainConfig:
     seed: int = 13
     class_weight: str | None = None  # None or "balanced"
     save_on_interrupt: bool = False
+    embeddings: str | None = None  # a word-vector file
     min_count: int = 1
     max_vocab: int | None = None
     lowercase: bool = True
@@ -63,6 +64,7 @@ class Prepared:
     valid: Encoded | None
     valid_examples: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    token_counts: Counter = field(default_factory=Counter)
 
 
 def split_indices(keys: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -101,6 +103,7 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
         raise DataError(f"{corpus.source}: too few rows to train on")
 
     tokenized = [tokenize_example(tokenizer, example) for example in train_examples]
+    token_counts = Counter(token for tokens, _ in tokenized for token in tokens)
     vocab = Vocabulary.build([tokens for tokens, _ in tokenized], config.min_count,
                              config.max_vocab)
     max_len = choose_max_len([len(tokens) for tokens, _ in tokenized])
@@ -112,7 +115,8 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
                             "needs at least two")
     if task in ("tag", "joint"):
         tags = [PAD_TAG, *sorted({tag for _, token_tags in tokenized for tag in token_tags})]
-    prepared = Prepared(tokenizer, vocab, labels, tags, max_len, None, None, valid_examples)
+    prepared = Prepared(tokenizer, vocab, labels, tags, max_len, None, None, valid_examples,
+                        token_counts=token_counts)
     prepared.train = encode(prepared, tokenized, train_examples, corpus.multilabel, task)
     if valid_examples:
         valid_tokenized = [tokenize_example(tokenizer, example) for example in valid_examples]
@@ -270,7 +274,18 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
     spec.num_labels = len(prepared.labels)
     spec.num_tags = len(prepared.tags)
     spec.multilabel = corpus.multilabel
+    vectors = None
+    if config.embeddings:
+        from textrnn.embeddings import load_vectors
+
+        # An embedding size of 0 means "the file's".
+        vectors = load_vectors(config.embeddings, prepared.vocab.tokens,
+                               spec.embedding_dim or None, config.seed)
+        spec.embedding_dim = vectors.dim
+    spec.embedding_dim = spec.embedding_dim or 128
     model = build_and_compile(spec, config)
+    if vectors is not None:
+        model.get_layer("embedding").set_weights([vectors.matrix])
 
     weights = (balanced_weights(prepared.train.labels, spec.num_labels)
                if config.class_weight == "balanced" else None)
@@ -342,6 +357,8 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
             "notes": prepared.notes,
         },
         "data": {"source": corpus.source, "sha256": corpus.sha256, "rows": len(corpus.examples)},
+        "embeddings": ({**vectors.to_json(), **vectors.coverage(prepared.token_counts)}
+                       if vectors is not None else None),
         "metrics": {},
     }
     return model, meta, prepared.valid_examples
