@@ -100,7 +100,7 @@ def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
 
 
 @pytest.mark.parametrize("extra", [["--no-crf"], ["--encoder", "jordan"], ["--encoder", "cnn"],
-                                   ["--task", "tag", "--encoder", "gru"]])
+                                   ["--task", "tag", "--encoder", "gru"], ["--char-features"]])
 def test_slot_models_round_trip(slots_csv, tmp_path, extra):
     from textrnn.inference import Predictor
 

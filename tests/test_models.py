@@ -61,3 +61,17 @@ def test_contradictory_options_are_refused(overrides, message):
         setattr(spec, key, value)
     with pytest.raises(UsageError, match=message):
         check_spec(spec)
+
+
+def test_char_features_see_only_real_characters():
+    import numpy as np
+
+    spec = spec_for("tag", "lstm", char_features=True)
+    spec.num_chars = 12
+    model = build_model(spec)
+    tokens = np.array([[3, 4]], dtype="int32")
+    chars = np.array([[[2, 3, 0], [4, 0, 0]]], dtype="int32")
+    wider = np.concatenate([chars, np.zeros((1, 2, 5), dtype="int32")], axis=-1)
+    narrow = model({"tokens": tokens, "chars": chars})["tags"]
+    wide = model({"tokens": tokens, "chars": wider})["tags"]
+    assert np.abs(np.asarray(narrow) - np.asarray(wide)).max() < 1e-6

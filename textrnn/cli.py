@@ -139,6 +139,8 @@ def train(
     ] = None,
     freeze_embeddings: Annotated[bool, typer.Option(
         "--freeze-embeddings", help="Keep the pretrained vectors fixed.")] = False,
+    char_features: Annotated[bool, typer.Option(
+        "--char-features", help="Add a character CNN per token (rare words, typos).")] = False,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
     crf: Annotated[Optional[bool], typer.Option(
         "--crf/--no-crf", help="CRF tag decoder (default for slot filling).")] = None,
@@ -187,7 +189,7 @@ def train(
 
     spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
                         embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
-                        freeze_embeddings=freeze_embeddings)
+                        freeze_embeddings=freeze_embeddings, char_features=char_features)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
                          clipnorm=clipnorm, patience=patience, valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from textrnn.metrics import bio_spans
-from textrnn.text import Tokenizer, Vocabulary
+from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, char_matrix
 
 _LENGTH_STEP = 8  # pad batches to a multiple of this, so Keras traces few distinct shapes
 
@@ -33,6 +33,7 @@ class Predictor:
         self.tokenizer = Tokenizer(lowercase=meta["tokenizer"].get("lowercase", True))
         self.max_len = int(meta["tokenizer"]["max_len"])
         self.vocab = Vocabulary(meta["vocab"])
+        self.chars = Vocabulary(meta["chars"]) if meta.get("chars") else None
         self.labels = meta["labels"]
         self.tags = meta["tags"]
         self.batch_size = batch_size
@@ -72,6 +73,10 @@ class Predictor:
         for row, item in enumerate(batch):
             ids[row, : len(item.tokens)] = self.vocab.encode(item.tokens)
         inputs = {"tokens": ids}
+        if self.chars is not None:
+            inputs["chars"] = np.zeros((*ids.shape, MAX_CHARS), dtype=np.int32)
+            for row, item in enumerate(batch):
+                inputs["chars"][row, : len(item.tokens)] = char_matrix(item.tokens, self.chars)
         if "prev_tags" in self._input_names:
             inputs["prev_tags"] = np.zeros_like(ids)
         outputs = self.model.predict_on_batch(inputs)

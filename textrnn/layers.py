@@ -61,3 +61,38 @@ class KimConv(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "widths": list(self.widths)}
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class CharCNN(layers.Layer):
+    """One vector per token from its characters: embedding, convolution, max over characters.
+
+    Input (B, T, C) character ids (0 pads); output (B, T, filters). Words never seen in training
+    (typos, rare names) still get a representation from their spelling.
+    """
+
+    def __init__(self, num_chars: int, dim: int = 32, filters: int = 64, width: int = 3,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_chars, self.dim, self.filters, self.width = num_chars, dim, filters, width
+        self.embedding = layers.Embedding(num_chars, dim, name="char_embedding")
+        # A (1, width) 2-D convolution runs over the characters of every token at once.
+        self.conv = layers.Conv2D(filters, (1, width), padding="same", activation="relu",
+                                  name="char_conv")
+
+    def build(self, input_shape):
+        self.embedding.build(input_shape)
+        self.conv.build((*input_shape, self.dim))
+
+    def call(self, chars):
+        features = self.conv(self.embedding(chars))
+        # ReLU outputs are >= 0, so zeroing padded characters leaves the max unchanged.
+        real = ops.expand_dims(ops.cast(chars > 0, features.dtype), -1)
+        return ops.max(features * real, axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:2], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "num_chars": self.num_chars, "dim": self.dim,
+                "filters": self.filters, "width": self.width}

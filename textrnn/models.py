@@ -46,6 +46,8 @@ class ModelSpec:
     dropout: float = 0.3
     crf: bool = False
     freeze_embeddings: bool = False
+    char_features: bool = False
+    num_chars: int = 0  # character vocabulary size, with padding and unknown
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -87,6 +89,14 @@ def build_model(spec: ModelSpec):
     inputs = [tokens]
     x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=True,
                          trainable=not spec.freeze_embeddings, name="embedding")(tokens)
+    if spec.char_features:
+        from textrnn.layers import CharCNN
+
+        chars = keras.Input(shape=(None, None), dtype="int32", name="chars")
+        inputs.append(chars)
+        # The word embedding's mask (real tokens) carries through the concatenation.
+        x = layers.Concatenate(name="word_and_chars")([x, CharCNN(spec.num_chars,
+                                                                  name="char_cnn")(chars)])
     outputs = {}
     if spec.jordan_tagger:
         from textrnn.jordan import JordanTagger

@@ -6,6 +6,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -226,7 +227,7 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
     for column in ("layer", "type", "parameters", "textbook formula"):
         layers.add_column(column, justify="right" if column == "parameters" else "left")
     for row in rows:
-        layers.add_row(row["name"], row["type"], f"{row['params']:,}", row["formula"])
+        layers.add_row(row["name"], row["type"], f"{row['params']:,}", escape(row["formula"]))
     layers.add_row("total", "", f"{sum(row['params'] for row in rows):,}", "")
     console.print(layers)
 

@@ -12,7 +12,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 PAD, OOV = "<pad>", "<unk>"
+MAX_CHARS = 16  # characters kept per token for character features
 
 # Scripts written without spaces between words: one token per character.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -105,3 +108,12 @@ class Vocabulary:
     def encode(self, tokens: list[str]) -> list[int]:
         ids = self._ids
         return [ids.get(token, 1) for token in tokens]
+
+
+def char_matrix(tokens: list[str], chars: Vocabulary, width: int = MAX_CHARS) -> np.ndarray:
+    """(len(tokens), width) character ids: each token's characters, cut or padded to `width`."""
+    matrix = np.zeros((len(tokens), width), dtype=np.int32)
+    for row, token in enumerate(tokens):
+        ids = chars.encode(list(token[:width]))
+        matrix[row, : len(ids)] = ids
+    return matrix

@@ -19,7 +19,7 @@ from textrnn.bundle import FORMAT_VERSION
 from textrnn.data import Corpus
 from textrnn.errors import DataError, UsageError
 from textrnn.models import ENCODERS, ModelSpec, check_spec
-from textrnn.text import Tokenizer, Vocabulary, align_tags, choose_max_len
+from textrnn.text import Tokenizer, Vocabulary, align_tags, char_matrix, choose_max_len
 
 PAD_TAG = "<pad>"
 # Length buckets: sentences of similar length share a batch, so little compute goes to padding.
@@ -50,6 +50,7 @@ class Encoded:
     tokens: list[np.ndarray]
     labels: np.ndarray | None = None  # class ids, or a multi-hot matrix
     tags: list[np.ndarray] | None = None
+    chars: list[np.ndarray] | None = None  # (tokens, MAX_CHARS) character ids per sentence
     truncated: int = 0
 
 
@@ -65,6 +66,7 @@ class Prepared:
     valid_examples: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     token_counts: Counter = field(default_factory=Counter)
+    chars: Vocabulary | None = None
 
 
 def split_indices(keys: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -88,7 +90,7 @@ def _stratum(example) -> str:
 
 
 def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
-            task: str) -> Prepared:
+            task: str, char_features: bool = False) -> Prepared:
     """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
     tokenizer = Tokenizer(lowercase=config.lowercase)
     if valid_corpus is None and config.valid_split > 0:
@@ -117,6 +119,9 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
         tags = [PAD_TAG, *sorted({tag for _, token_tags in tokenized for tag in token_tags})]
     prepared = Prepared(tokenizer, vocab, labels, tags, max_len, None, None, valid_examples,
                         token_counts=token_counts)
+    if char_features:
+        prepared.chars = Vocabulary.build([list(token) for token in token_counts],
+                                          config.min_count)
     prepared.train = encode(prepared, tokenized, train_examples, corpus.multilabel, task)
     if valid_examples:
         valid_tokenized = [tokenize_example(tokenizer, example) for example in valid_examples]
@@ -141,6 +146,9 @@ def encode(prepared: Prepared, tokenized, examples, multilabel: bool, task: str)
     token_ids = [np.asarray(prepared.vocab.encode(tokens[:max_len]) or [1], dtype=np.int32)
                  for tokens, _ in tokenized]
     encoded = Encoded(token_ids, truncated=sum(len(tokens) > max_len for tokens, _ in tokenized))
+    if prepared.chars is not None:
+        encoded.chars = [char_matrix(tokens[:max_len] or [""], prepared.chars)
+                         for tokens, _ in tokenized]
     if task in ("classify", "joint"):
         index = {label: i for i, label in enumerate(prepared.labels)}
         if multilabel:
@@ -183,6 +191,8 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
     flat_tokens = tf.constant(np.concatenate([encoded.tokens[i] for i in keep]))
     flat_tags = (tf.constant(np.concatenate([encoded.tags[i] for i in keep]))
                  if encoded.tags is not None else None)
+    flat_chars = (tf.constant(np.concatenate([encoded.chars[i] for i in keep]))
+                  if encoded.chars is not None else None)
     columns = [starts, lengths]
     if encoded.labels is not None:
         columns.append(encoded.labels[keep])
@@ -192,6 +202,8 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
 
     def to_example(start, length, *rest):
         inputs = {"tokens": flat_tokens[start:start + length]}
+        if flat_chars is not None:
+            inputs["chars"] = flat_chars[start:start + length]
         targets = {}
         if flat_tags is not None:
             tags = flat_tags[start:start + length]
@@ -269,8 +281,9 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
     if config.class_weight and (spec.task != "classify" or corpus.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
     set_seeds(config.seed)
-    prepared = prepare(corpus, valid_corpus, config, spec.task)
+    prepared = prepare(corpus, valid_corpus, config, spec.task, spec.char_features)
     spec.vocab_size = len(prepared.vocab)
+    spec.num_chars = len(prepared.chars) if prepared.chars else 0
     spec.num_labels = len(prepared.labels)
     spec.num_tags = len(prepared.tags)
     spec.multilabel = corpus.multilabel
@@ -337,6 +350,7 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
         "multilabel": corpus.multilabel,
         "tokenizer": {**prepared.tokenizer.to_json(), "max_len": prepared.max_len},
         "vocab": prepared.vocab.tokens,
+        "chars": prepared.chars.tokens if prepared.chars else None,
         "labels": prepared.labels,
         "tags": prepared.tags,
         "model": spec.to_json(),
