@@ -147,6 +147,7 @@ def bench_textrnn(name: str, work: Path, train: Path, test: Path, train_args: li
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
     log(f"{name}: textrnn train ({shlex.join(str(c) for c in cmd[1:])})")
+    source = source_state()
     train_wall, summary = run_json(cmd, TRAIN_TIMEOUT)
     training = summary.get("training", {})
     log(f"{name}: trained in {train_wall:.1f} s wall, {training.get('epochs_run')} epochs "
@@ -168,6 +169,11 @@ def bench_textrnn(name: str, work: Path, train: Path, test: Path, train_args: li
         result["dev"] = _slim(dev_metrics)
         log(f"{name}: dev {_headline(result['dev'])}")
     result["predict"] = time_textrnn_predict(name, exe, model, work, test)
+    result["source"] = source
+    after = source_state()
+    if after["source_sha256"] != source["source_sha256"]:
+        result["source_after"] = after
+        log(f"{name}: warning: textrnn's source changed while this row ran")
     return result
 
 
@@ -202,6 +208,40 @@ def time_textrnn_predict(name: str, exe: str, model: Path, work: Path, test: Pat
         f"~{out['warm_sentences_per_second'] or 0:.0f} sent/s warm, "
         f"single {single_median:.2f} s")
     return out
+
+
+_HELP: list[str] = []
+
+
+def train_help() -> str:
+    """`textrnn train --help`, to see which options this version has."""
+    if not _HELP:
+        try:
+            _HELP.append(run([textrnn_exe(), "train", "--help"], 120)[1])
+        except BenchError:
+            _HELP.append("")
+    return _HELP[0]
+
+
+def source_state() -> dict:
+    """Which textrnn code a row ran: git HEAD, uncommitted changes, a hash of textrnn/*.py.
+    textrnn is installed editable, so code edited during a run changes later rows."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "textrnn").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    state = {"source_sha256": digest.hexdigest()[:12], "commit": None, "dirty": None}
+    try:
+        state["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                         text=True, capture_output=True,
+                                         check=True).stdout.strip()
+        state["dirty"] = bool(subprocess.run(["git", "status", "--porcelain", "--", "textrnn"],
+                                             cwd=ROOT, text=True, capture_output=True,
+                                             check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return state
 
 
 def _slim(metrics: dict) -> dict:
@@ -433,8 +473,14 @@ def bench_snips_joint(args, work: Path) -> dict:
     rows: dict = {}
     attempt(rows, "textrnn", bench_textrnn, "snips-joint", work, train, test, ["--valid", dev],
             args, dev=dev)
-    attempt(rows, "textrnn+CRF", bench_textrnn, "snips-joint-crf", work, train, test,
-            ["--valid", dev, "--crf"], args, dev=dev)
+    # The other tag decoder, whichever the default is not: softmax vs CRF, measured on dev.
+    default_crf = bool((rows["textrnn"].get("model") or {}).get("crf"))
+    if default_crf and "--no-crf" not in train_help():
+        log("snips-joint: the default uses a CRF and there is no --no-crf; no softmax row")
+    else:
+        flag = "--no-crf" if default_crf else "--crf"
+        attempt(rows, f"textrnn {flag}", bench_textrnn, f"snips-joint{flag[1:]}", work, train,
+                test, ["--valid", dev, flag], args, dev=dev)
     attempt(rows, "fastText", bench_fasttext_joint, work, read_csv(train), read_csv(dev),
             read_csv(test))
     return {"rows": rows, "metrics": ["intent_accuracy", "slot_f1", "frame_accuracy"],
@@ -466,8 +512,9 @@ SETUP = {
     "trec": "textrnn holds out a stratified 10% of train for early stopping (`--valid-split "
             "0.1`); fastText trains on all of train. Scored on test.",
     "snips": "Intent only: textrnn `--task classify`, early stopping on dev; scored on test.",
-    "snips-joint": "Default joint model (one BiLSTM, intent and slot heads), and the same with "
-                   "`--crf`; early stopping on dev, scored on dev and test. The fastText row is "
+    "snips-joint": "Default joint model (one encoder, intent and slot heads), and the same with "
+                   "the other tag decoder (`--no-crf` or `--crf`, whichever is not the default); "
+                   "early stopping on dev, scored on dev and test. The fastText row is "
                    "a fastText intent classifier plus a per-token fastText tagger whose input "
                    "is the ±2-word window (`w-2=… w-1=… w0=… w+1=… w+2=…`), tags taken as "
                    "predicted (no BIO repair), scored with `textrnn.metrics`.",
@@ -565,6 +612,27 @@ def row_figures(kind: str, row: dict) -> dict:
             "single": predict.get("single_wall_median")}
 
 
+def row_label(kind: str, row: dict) -> str:
+    """textrnn rows name their architecture, from the model spec the run reported."""
+    spec = row.get("model")
+    if not kind.startswith("textrnn") or not isinstance(spec, dict):
+        return kind
+    arch = ("Bi" if spec.get("bidirectional") else "") + str(spec.get("encoder", "?")).upper()
+    if spec.get("task") in ("tag", "joint"):
+        arch += "+CRF" if spec.get("crf") else ", softmax tags"
+    return f"{kind} ({arch})"
+
+
+def crf_pair(rows: dict) -> tuple[dict, dict] | None:
+    """(softmax row, CRF row) among the textrnn rows, if both ran."""
+    found = {}
+    for kind, row in rows.items():
+        if kind.startswith("textrnn") and "error" not in row and isinstance(row.get("model"),
+                                                                           dict):
+            found.setdefault(bool(row["model"].get("crf")), row)
+    return (found[False], found[True]) if len(found) == 2 else None
+
+
 def dataset_table(name: str, result: dict) -> list[str]:
     metrics = result["metrics"]
     split = result.get("eval_split", "test")
@@ -580,6 +648,7 @@ def dataset_table(name: str, result: dict) -> list[str]:
             lines.append(f"| {kind} | failed: {row['error'].splitlines()[0]} |")
             continue
         f = row_figures(kind, row)
+        kind = row_label(kind, row)
         cells = [pct(row.get("test", {}).get(m)) for m in metrics]
         if dev_metric:
             cells.append(pct(row.get("dev", {}).get(dev_metric)))
@@ -628,26 +697,30 @@ def reading(results: dict) -> list[str]:
                  f"time)")
         if fr["warm_sps"] and ff["warm_sps"]:
             faster = "fastText" if ff["warm_sps"] > fr["warm_sps"] else "textrnn"
-            text += (f" and, warm, predicts {ratio_text(fr['warm_sps'], ff['warm_sps'], '')}"
-                     f"as fast as the other side ({faster} ahead: {num(ff['warm_sps'], 0)} vs "
-                     f"{num(fr['warm_sps'], 0)} sent/s)")
+            text += (f"; warm, {faster} predicts "
+                     f"{ratio_text(fr['warm_sps'], ff['warm_sps'], 'faster')} "
+                     f"({num(ff['warm_sps'], 0)} sent/s for fastText, {num(fr['warm_sps'], 0)} "
+                     "for textrnn)")
         text += (f"; a one-sentence `textrnn predict` takes {num(fr['single'], 2)} s, almost all "
                  "of it Python and TensorFlow start-up and model loading.")
         if name == "trec":
             verdict = "meets" if a >= 0.93 else "misses"
             text += f" The 93% TREC target: textrnn {verdict} it ({pct(a)}%)."
-        if name == "snips-joint" and "textrnn+CRF" in rows and "error" not in rows["textrnn+CRF"]:
-            crf = rows["textrnn+CRF"]
-            d0, d1 = tr.get("dev", {}).get("slot_f1"), crf.get("dev", {}).get("slot_f1")
-            t1 = crf["test"].get("slot_f1")
+        pair = crf_pair(rows) if name == "snips-joint" else None
+        if pair:
+            soft, crf = pair
+            d0, d1 = soft.get("dev", {}).get("slot_f1"), crf.get("dev", {}).get("slot_f1")
+            t0, t1 = soft["test"].get("slot_f1"), crf["test"].get("slot_f1")
             if isinstance(d0, float) and isinstance(d1, float):
                 better = "the CRF" if d1 > d0 else "the softmax tagger"
-                text += (f" BiLSTM vs BiLSTM+CRF: dev slot F1 {pct(d0)} vs {pct(d1)} "
-                         f"(test {pct(a)} vs {pct(t1)}), so by the dev measurement {better} is "
+                default = "the CRF" if tr["model"].get("crf") else "the softmax tagger"
+                text += (f" Softmax tags vs CRF: dev slot F1 {pct(d0)} vs {pct(d1)} "
+                         f"(test {pct(t0)} vs {pct(t1)}), so by the dev measurement {better} is "
                          f"the better default (difference {abs(100 * (d1 - d0)):.2f} points; "
-                         "one seed, so differences under ~0.5 points are within noise). "
-                         f"The CRF costs {num(crf['training'].get('seconds'))} s of fitting "
-                         f"against {num(tr['training'].get('seconds'))} s.")
+                         "one seed, so differences under ~0.5 points are within noise); the "
+                         f"current default is {default}. The CRF took "
+                         f"{num(crf['training'].get('seconds'))} s of fitting against "
+                         f"{num(soft['training'].get('seconds'))} s.")
         out.append(text)
     return out
 
@@ -658,6 +731,27 @@ def render(results: dict, info: dict) -> str:
     commit = v.get("textrnn_commit") or "unknown"
     if v.get("textrnn_dirty"):
         commit += " (with uncommitted changes in textrnn/)"
+    sources = {}
+    for name, result in results.items():
+        for kind, row in result.get("rows", {}).items():
+            for key in ("source", "source_after"):
+                if isinstance(row.get(key), dict):
+                    state = row[key]
+                    sources.setdefault(state["source_sha256"], (state, []))[1].append(
+                        f"{name}/{kind}")
+    if len(sources) == 1:
+        state = next(iter(sources.values()))[0]
+        commit = (f"{state['commit']}" + (" + uncommitted changes" if state["dirty"] else "")
+                  + f" (textrnn/*.py sha256 {state['source_sha256']}, the same for every row)")
+    source_note = []
+    if len(sources) > 1:
+        source_note = ["", "**Warning: textrnn's source changed during this run**, so the rows "
+                       "below were not all produced by the same code (textrnn is installed "
+                       "editable). Code versions seen:", ""]
+        for sha, (state, where) in sources.items():
+            source_note.append(f"- `{sha}` (commit {state['commit']}"
+                               + (" + uncommitted changes" if state["dirty"] else "")
+                               + f"): {', '.join(sorted(set(where)))}")
     load = ", ".join(f"{x:.2f}" for x in m["loadavg"]) if m.get("loadavg") else "n/a"
     lines = [
         "# Benchmarks",
@@ -675,8 +769,9 @@ def render(results: dict, info: dict) -> str:
         f"- Command: `{info['command']}`",
         "- fastText settings: `train_supervised(epoch=25, lr=0.5, wordNgrams=2, thread=2)`, "
         "shuffled training file, input lowercased (Chinese split into characters); textrnn: "
-        "defaults (BiLSTM, seed 13, early stopping), run through its CLI"
-        + (f" with `--epochs {info['epochs']}`" if info.get("epochs") else "") + ".",
+        "its defaults (seed 13, early stopping; each row names the architecture), run through "
+        "its CLI" + (f" with `--epochs {info['epochs']}`" if info.get("epochs") else "") + ".",
+        *source_note,
         "",
         "Columns: *training wall* is the whole `textrnn train` process (start-up, reading, "
         "fitting, validation scoring, saving) or fastText's `train_supervised` call; *fit* is "
