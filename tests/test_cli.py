@@ -20,6 +20,21 @@ def run(*args, input=None):
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
+def assert_same_predictions(expected: list[dict], result):
+    """The CLI's JSON lines (on whichever engine it picked) against a Keras Predictor's:
+    identical labels, tags and spans; probabilities within 1e-4."""
+    assert result.exit_code == 0, result.output
+    got = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected):
+        for key in ("prob", "intent_prob"):
+            if key in theirs:
+                assert abs(mine.pop(key) - theirs[key]) <= 1e-4
+        for item, other in zip(mine.pop("top", []), theirs.get("top", [])):
+            assert abs(item.pop("prob") - other["prob"]) <= 1e-4
+        assert mine == {k: v for k, v in theirs.items() if k not in ("prob", "intent_prob", "top")}
+
+
 @pytest.fixture(scope="module")
 def topic_model(tmp_path_factory, topics_csv):
     out = tmp_path_factory.mktemp("models") / "topics"
@@ -94,9 +109,8 @@ def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
     result = run("train", topics_csv, "--out", out, *TINY, *extra)
     assert result.exit_code == 0, result.output
     texts = ["play a jazz song", "will it rain", "pizza for dinner tonight please"]
-    first = Predictor.load(str(out)).predict(texts)
-    again = run("predict", *texts, "--model", out, "-f", "jsonl")
-    assert [json.loads(line) for line in again.stdout.splitlines()] == first
+    assert_same_predictions(Predictor.load(str(out), "keras").predict(texts),
+                            run("predict", *texts, "--model", out, "-f", "jsonl"))
 
 
 @pytest.mark.parametrize("extra", [["--no-crf"], ["--encoder", "jordan"], ["--encoder", "cnn"],
@@ -108,11 +122,13 @@ def test_slot_models_round_trip(slots_csv, tmp_path, extra):
     result = run("train", slots_csv, "--out", out, *TINY, *extra)
     assert result.exit_code == 0, result.output
     texts = ["Arrive Taipei on November 2nd", "cancel my Delta flight to New York", "x"]
-    first = Predictor.load(str(out)).predict(texts)
+    first = Predictor.load(str(out), "keras").predict(texts)
     assert all(len(r["tags"]) == len(r["tokens"]) for r in first)
     assert ("intent" in first[0]) == ("--task" not in extra)
     again = run("predict", *texts, "--model", out, "-f", "jsonl")
-    assert [json.loads(line) for line in again.stdout.splitlines()] == first
+    assert_same_predictions(first, again)
+    on_keras = "--char-features" in extra  # no NumPy twin yet: falls back, and says so
+    assert ("note: predicting with TensorFlow" in again.stderr) == on_keras
 
 
 @pytest.mark.parametrize("args, message", [
@@ -166,6 +182,18 @@ def test_installed_command_answers_the_mission_sentence(slots_csv, tmp_path):
     assert [json.loads(line)["text"] for line in piped.stdout.splitlines()] == [
         "fly to Rome", "", "hi"]
     assert piped.stderr == ""
+
+
+def test_predict_on_the_numpy_engine_never_imports_tensorflow(topic_model):
+    code = ("import sys, runpy\n"
+            f"sys.argv = ['textrnn', 'predict', 'play jazz', '--model', {str(topic_model)!r}]\n"
+            "try:\n    runpy.run_module('textrnn', run_name='__main__')\n"
+            "except SystemExit as done:\n    assert not done.code, done.code\n"
+            "print(sorted({'tensorflow', 'keras', 'pandas'} & set(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert json.loads(result.stdout.splitlines()[0])["label"] == "music"
 
 
 def test_predict_answers_each_line_while_the_pipe_is_still_open(topic_model):

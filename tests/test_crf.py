@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from textrnn.crf import CRF, crf_log_likelihood, crf_loss, viterbi_decode
+from textrnn.crf import CRF, crf_log_likelihood, crf_loss
+from textrnn.decode import viterbi_decode
 
 # ----------------------------------------------------------------------------
 # brute-force references

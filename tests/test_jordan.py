@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from textrnn.jordan import JordanCell, JordanTagger, jordan_decode
+from textrnn.jordan import PAD_TAG, JordanCell, JordanTagger
 
 # ----------------------------------------------------------------------------
 # JordanCell
@@ -204,3 +204,37 @@ def test_teacher_forced_training_free_running_accuracy_and_round_trip(tmp_path):
         loaded([x_test, prev_test], training=True),
         model([x_test, prev_test], training=True),
     )
+
+
+# A reference decoder, one sequence at a time, written straight from the equations.
+def jordan_decode(inputs, weights, feedback="argmax"):
+    """Free-running ``JordanTagger`` decoding of ONE sequence in NumPy.
+
+    Args:
+        inputs: ``(T, D)`` features of the real tokens (no padding needed).
+        weights: ``JordanTagger.numpy_weights()``.
+        feedback: the tagger's ``feedback`` setting.
+
+    Returns:
+        ``(probs, hidden)``: ``(T, num_tags)`` and ``(T, units)`` arrays.
+    """
+    w = {n: np.asarray(v, dtype=np.float64) for n, v in weights.items()}
+    x = np.asarray(inputs, dtype=np.float64)
+    k = w["output_bias"].shape[0]
+    x_proj = x @ w["kernel"] + w["bias"]
+    fed = np.zeros(k)
+    fed[PAD_TAG] = 1.0
+    probs = np.zeros((len(x), k))
+    hidden = np.zeros((len(x), w["bias"].shape[0]))
+    for t in range(len(x)):
+        hidden[t] = np.tanh(x_proj[t] + fed @ w["prev_tag_kernel"])
+        logits = hidden[t] @ w["output_kernel"] + w["output_bias"]
+        e = np.exp(logits - logits.max())
+        probs[t] = e / e.sum()
+        if feedback == "argmax":
+            logits[PAD_TAG] = -np.inf
+            fed = np.zeros(k)
+            fed[int(np.argmax(logits))] = 1.0
+        else:
+            fed = probs[t]
+    return probs, hidden

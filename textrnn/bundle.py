@@ -20,6 +20,8 @@ from textrnn.errors import BundleError
 
 META_FILE = "textrnn.json"
 MODEL_FILE = "model.keras"
+GRAPH_FILE = "graph.json"  # the model for the NumPy engine: layers in order...
+WEIGHTS_FILE = "weights.npz"  # ...and their weights
 FORMAT_VERSION = 1
 _REQUIRED = {"format": str, "format_version": int, "task": str, "tokenizer": dict,
              "vocab": list, "labels": list, "tags": list, "model": dict}
@@ -36,6 +38,7 @@ def save(directory: str | Path, model, meta: dict) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         model.save(staging / MODEL_FILE)
+        meta = {**meta, "engine": _export_numpy(model, staging)}
         (staging / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
                                          encoding="utf-8")
         _replace(staging, target)
@@ -43,6 +46,21 @@ def save(directory: str | Path, model, meta: dict) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _export_numpy(model, folder: Path) -> dict:
+    """Write the NumPy engine's files when every layer has a NumPy twin; say which is used."""
+    import numpy as np
+
+    from textrnn.engine_numpy import UnsupportedLayer, export
+
+    try:
+        graph, weights = export(model)
+    except UnsupportedLayer as error:
+        return {"numpy": False, "reason": str(error)}
+    (folder / GRAPH_FILE).write_text(json.dumps(graph), encoding="utf-8")
+    np.savez(folder / WEIGHTS_FILE, **weights)
+    return {"numpy": True}
 
 
 def _replace(staging: Path, target: Path) -> None:
@@ -132,6 +150,20 @@ def _walk(node):
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
+
+
+def load_numpy(directory: str | Path, meta: dict):
+    """The NumPy engine's model (no TensorFlow); arrays load with allow_pickle=False."""
+    from textrnn.engine_numpy import NumpyModel
+
+    folder = Path(directory)
+    try:
+        return NumpyModel.load(folder / GRAPH_FILE, folder / WEIGHTS_FILE)
+    except FileNotFoundError as error:
+        raise BundleError(f"{folder}: {Path(error.filename).name} missing") from None
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+        raise BundleError(f"{folder}: the NumPy model is damaged ({error}); "
+                          "use --engine keras") from None
 
 
 def load(directory: str | Path):

@@ -4,8 +4,13 @@ TensorFlow, Keras and pandas are imported only inside the commands that need the
 
 from __future__ import annotations
 
-import functools
 import os
+
+# NumPy's OpenBLAS threads busy-wait and collapse when the cores are shared; the NumPy engine
+# runs the two directions of a BiRNN in threads of its own instead. Must precede numpy's import.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import functools  # noqa: E402
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +38,8 @@ TagsCol = Annotated[Optional[str], typer.Option("--tags-col", help="BIO tags col
 LabelSep = Annotated[Optional[str], typer.Option(
     "--label-sep", help="Several labels per row, split on this (multi-label).")]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the data file.")]
+EngineOption = Annotated[str, typer.Option(
+    "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow) or keras.")]
 Format = Annotated[Optional[str], typer.Option(
     "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll (default: sniffed).")]
 
@@ -101,6 +108,21 @@ def _quiet_tensorflow():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _predictor(model: Path, meta: dict, engine: str):
+    """A Predictor on the NumPy engine when the model has it (no TensorFlow import: fast
+    start), else on Keras, with a one-line notice when the user did not ask for Keras."""
+    from textrnn.inference import Predictor, engine_for
+
+    chosen = engine_for(meta, engine)
+    if chosen == "keras":
+        if engine == "auto":
+            reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
+            typer.echo(f"textrnn: note: predicting with TensorFlow, slower to start ({reason})",
+                       err=True)
+        _quiet_tensorflow()
+    return Predictor.load(str(model), chosen)
 
 
 def _read(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt):
@@ -232,6 +254,7 @@ def evaluate_command(
     output: Annotated[Optional[Path], typer.Option("--output", help="Also save JSON here.")
                       ] = None,
     errors: Annotated[int, typer.Option("--errors", help="Show N wrong predictions.")] = 0,
+    engine: EngineOption = "auto",
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
 ):
@@ -241,10 +264,9 @@ def evaluate_command(
     meta = bundle.read_meta(model)
     corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
     _check_task(meta["task"], corpus)
-    _quiet_tensorflow()
-    from textrnn.inference import Predictor, evaluate
+    from textrnn.inference import evaluate
 
-    result = evaluate(Predictor.load(str(model)), corpus.examples, errors)
+    result = evaluate(_predictor(model, meta, engine), corpus.examples, errors)
     if output:
         report.write_json(result, str(output))
     if json_out:
@@ -272,6 +294,7 @@ def predict(
     threshold: Annotated[Optional[float], typer.Option(
         help="Only labels with probability >= P (multi-label default 0.5).")] = None,
     batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+    engine: EngineOption = "auto",
 ):
     """Label texts: one result per input line, in order, streamed in batches."""
     from textrnn import bundle, report
@@ -285,13 +308,10 @@ def predict(
     from_stdin = texts in (None, [], ["-"])
     if from_stdin and input_file is None and sys.stdin.isatty():
         raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
-    bundle.read_meta(model)
-    _quiet_tensorflow()
-    from textrnn.inference import Predictor
+    predictor = _predictor(model, bundle.read_meta(model), engine)
+    predictor.batch_size = batch_size
     from textrnn.streaming import line_batches
 
-    predictor = Predictor.load(str(model))
-    predictor.batch_size = batch_size
     if input_file is not None:
         source = open(input_file, "rb")
     elif from_stdin:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textrnn.decode import viterbi_decode
+from textrnn.errors import UsageError
 from textrnn.metrics import bio_spans
 from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, char_matrix
 
@@ -45,9 +47,14 @@ class Predictor:
                                                  layer.end_transitions)]
 
     @classmethod
-    def load(cls, directory: str) -> Predictor:
+    def load(cls, directory: str, engine: str = "auto") -> Predictor:
+        """`engine`: 'numpy' (no TensorFlow: fast start), 'keras', or 'auto' (NumPy when the
+        model was exported for it, else Keras)."""
         from textrnn import bundle
 
+        meta = bundle.read_meta(directory)
+        if engine_for(meta, engine) == "numpy":
+            return cls(bundle.load_numpy(directory, meta), meta)
         model, meta = bundle.load(directory)
         return cls(model, meta)
 
@@ -90,8 +97,6 @@ class Predictor:
 
     def _decode_tags(self, scores: np.ndarray) -> list[int]:
         if self._crf is not None:
-            from textrnn.crf import viterbi_decode
-
             return [int(t) for t in viterbi_decode(scores, *self._crf)]
         return [int(t) + 1 for t in np.argmax(scores[:, 1:], axis=-1)]  # id 0 is padding
 
@@ -149,6 +154,17 @@ class Predictor:
                 seen.add(word)
                 tags[word] = self.tags[tag_id] if tag_id else "O"
         return tags
+
+
+def engine_for(meta: dict, engine: str = "auto") -> str:
+    """Which engine runs a model: 'numpy' or 'keras'."""
+    if engine not in ("auto", "numpy", "keras"):
+        raise UsageError(f"unknown --engine '{engine}' (choose from auto, numpy, keras)")
+    exported = meta.get("engine", {}).get("numpy", False)
+    if engine == "numpy" and not exported:
+        reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
+        raise UsageError(f"this model has no NumPy export ({reason}); use --engine keras")
+    return "numpy" if exported and engine != "keras" else "keras"
 
 
 def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict:

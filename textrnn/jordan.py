@@ -8,15 +8,15 @@ previous tag, like a (locally normalised) tag bigram model.
 * ``JordanCell``: generic cell for ``keras.layers.RNN`` (so it can be made
   bidirectional and stacked); its fed-back output is a ``units`` vector.
 * ``JordanTagger``: the tag-feedback variant, trained with teacher forcing
-  and decoded free-running; ``jordan_decode`` is the NumPy twin of its
-  free-running mode.
+  and decoded free-running (``textrnn.engine_numpy`` runs the same decoding
+  without TensorFlow).
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-PAD_TAG = 0
+from textrnn.decode import PAD_TAG
 
 
 @keras.saving.register_keras_serializable(package="textrnn")
@@ -184,7 +184,7 @@ class JordanTagger(keras.layers.Layer):
         return [lead + (self.num_tags,), lead + (self.units,)]
 
     def numpy_weights(self):
-        """Weights as NumPy arrays, keyed as ``jordan_decode`` expects."""
+        """Weights as NumPy arrays, by name."""
         names = ("kernel", "prev_tag_kernel", "bias", "output_kernel", "output_bias")
         return {n: ops.convert_to_numpy(getattr(self, n)) for n in names}
 
@@ -192,36 +192,3 @@ class JordanTagger(keras.layers.Layer):
         config = super().get_config()
         config.update(units=self.units, num_tags=self.num_tags, feedback=self.feedback)
         return config
-
-
-def jordan_decode(inputs, weights, feedback="argmax"):
-    """Free-running ``JordanTagger`` decoding of ONE sequence in NumPy.
-
-    Args:
-        inputs: ``(T, D)`` features of the real tokens (no padding needed).
-        weights: ``JordanTagger.numpy_weights()``.
-        feedback: the tagger's ``feedback`` setting.
-
-    Returns:
-        ``(probs, hidden)``: ``(T, num_tags)`` and ``(T, units)`` arrays.
-    """
-    w = {n: np.asarray(v, dtype=np.float64) for n, v in weights.items()}
-    x = np.asarray(inputs, dtype=np.float64)
-    k = w["output_bias"].shape[0]
-    x_proj = x @ w["kernel"] + w["bias"]
-    fed = np.zeros(k)
-    fed[PAD_TAG] = 1.0
-    probs = np.zeros((len(x), k))
-    hidden = np.zeros((len(x), w["bias"].shape[0]))
-    for t in range(len(x)):
-        hidden[t] = np.tanh(x_proj[t] + fed @ w["prev_tag_kernel"])
-        logits = hidden[t] @ w["output_kernel"] + w["output_bias"]
-        e = np.exp(logits - logits.max())
-        probs[t] = e / e.sum()
-        if feedback == "argmax":
-            logits[PAD_TAG] = -np.inf
-            fed = np.zeros(k)
-            fed[int(np.argmax(logits))] = 1.0
-        else:
-            fed = probs[t]
-    return probs, hidden

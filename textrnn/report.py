@@ -59,7 +59,7 @@ def _figures(logs: dict, validation: bool = False) -> str:
     for key, value in logs.items():
         if key.startswith("val_") and not validation:
             continue
-        if key == "loss" or key == "val_loss" or key.endswith("accuracy"):
+        if key in ("loss", "val_loss", "val_score") or key.endswith("accuracy"):
             parts.append(f"{key.replace('_accuracy', '_acc')} {value:.4f}")
     return "  ".join(parts)
 

@@ -22,6 +22,7 @@ from textrnn.models import ENCODERS, ModelSpec, check_spec
 from textrnn.text import Tokenizer, Vocabulary, align_tags, char_matrix, choose_max_len
 
 PAD_TAG = "<pad>"
+RARE_WORD_DROPOUT = 0.5  # as Lample et al. (2016) did for singletons
 # Length buckets: sentences of similar length share a batch, so little compute goes to padding.
 BUCKET_BOUNDARIES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
 
@@ -179,8 +180,13 @@ def auto_batch_size(rows: int) -> int:
 
 
 def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool, seed: int,
-                 sample_weights: np.ndarray | None = None):
-    """A tf.data pipeline of (inputs, targets[, weights]) batches grouped by sentence length."""
+                 sample_weights: np.ndarray | None = None, rare_ids: np.ndarray | None = None):
+    """A tf.data pipeline of (inputs, targets[, weights]) batches grouped by sentence length.
+
+    With `rare_ids` (a boolean per vocabulary id), each occurrence of a rare word is read as the
+    unknown word with probability RARE_WORD_DROPOUT, so that the unknown-word vector is trained
+    and the model learns to tag a word it has never seen from its context (and spelling).
+    """
     import tensorflow as tf
 
     keep = np.arange(len(encoded.tokens))
@@ -200,8 +206,15 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
         columns.append(sample_weights[keep].astype(np.float32))
     label_name = "label" if spec.task == "classify" else "intent"
 
+    rare = tf.constant(rare_ids) if rare_ids is not None else None
+
     def to_example(start, length, *rest):
         inputs = {"tokens": flat_tokens[start:start + length]}
+        if rare is not None:
+            tokens = inputs["tokens"]
+            drop = tf.gather(rare, tokens) & (
+                tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
+            inputs["tokens"] = tf.where(drop, tf.ones_like(tokens), tokens)
         if flat_chars is not None:
             inputs["chars"] = flat_chars[start:start + length]
         targets = {}
@@ -275,8 +288,6 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
     `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
     With `checkpoint_dir`, every epoch is checkpointed there; `resume` continues from it.
     """
-    from textrnn import checkpoint
-
     check_spec(spec)
     if config.class_weight and (spec.task != "classify" or corpus.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
@@ -300,48 +311,6 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
     if vectors is not None:
         model.get_layer("embedding").set_weights([vectors.matrix])
 
-    weights = (balanced_weights(prepared.train.labels, spec.num_labels)
-               if config.class_weight == "balanced" else None)
-    config.batch_size = config.batch_size or auto_batch_size(len(prepared.train.tokens))
-    train_data, steps = make_dataset(prepared.train, spec, config.batch_size, True, config.seed,
-                                     weights)
-    identity = {"data_sha256": corpus.sha256,
-                "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
-                "options": {**spec.to_json(), **asdict(config), "epochs": None,
-                            "patience": None, "save_on_interrupt": None}}
-    state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
-    past = state.get("history", {})
-    callbacks, stopper, valid_data = [], None, None
-    if prepared.valid is not None and len(prepared.valid.tokens):
-        valid_data, _ = make_dataset(prepared.valid, spec, 256, False, config.seed)
-        stopper = checkpoint.ResumableEarlyStopping(
-            state.get("early_stopping"), monitor="val_loss", patience=config.patience,
-            restore_best_weights=True)
-        callbacks.append(stopper)
-    if checkpoint_dir is not None:
-        callbacks.append(checkpoint.EpochCheckpoint(
-            checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
-    if progress is not None:
-        callbacks.append(_progress_callback(progress, config.epochs, steps))
-    started = time.perf_counter()
-    interrupted = False
-    try:
-        model.fit(train_data, validation_data=valid_data, epochs=config.epochs,
-                  initial_epoch=state.get("epoch", 0), callbacks=callbacks, verbose=0)
-    except KeyboardInterrupt:
-        if progress is not None:
-            progress.finish()
-        best = stopper.best_weights if stopper is not None else None
-        if not config.save_on_interrupt or best is None:
-            raise
-        model.set_weights(best)  # keep the best epoch so far, as the user asked
-        interrupted = True
-    seconds = time.perf_counter() - started
-    run = model.history.history if getattr(model, "history", None) else {}
-    history = {key: past.get(key, []) + run.get(key, []) for key in {*past, *run}}
-    epochs_run = len(history.get("loss", []))
-    best_epoch = (int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history
-                  else epochs_run)
     meta = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,
@@ -354,28 +323,108 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
         "labels": prepared.labels,
         "tags": prepared.tags,
         "model": spec.to_json(),
-        "training": {
-            **asdict(config),
-            "epochs_run": epochs_run,
-            "best_epoch": best_epoch,
-            "resumed_from_epoch": state.get("epoch"),
-            "interrupted": interrupted,
-            "seconds": round(seconds, 2),
-            "sentences_per_second": round(
-                (epochs_run - state.get("epoch", 0)) * len(prepared.train.tokens) / seconds, 1),
-            "train_rows": len(prepared.train.tokens),
-            "valid_rows": len(prepared.valid_examples),
-            "truncated_rows": prepared.train.truncated,
-            "history": {key: [round(float(v), 5) for v in values]
-                        for key, values in history.items()},
-            "notes": prepared.notes,
-        },
+        "training": {},
         "data": {"source": corpus.source, "sha256": corpus.sha256, "rows": len(corpus.examples)},
         "embeddings": ({**vectors.to_json(), **vectors.coverage(prepared.token_counts)}
                        if vectors is not None else None),
         "metrics": {},
     }
+    meta["training"] = _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress,
+                            checkpoint_dir, resume)
     return model, meta, prepared.valid_examples
+
+
+def _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress, checkpoint_dir,
+         resume) -> dict:
+    """model.fit with the callbacks we rely on; returns the training figures for textrnn.json."""
+    from textrnn import checkpoint
+
+    weights = (balanced_weights(prepared.train.labels, spec.num_labels)
+               if config.class_weight == "balanced" else None)
+    config.batch_size = config.batch_size or auto_batch_size(len(prepared.train.tokens))
+    rare = np.zeros(len(prepared.vocab), dtype=bool)
+    rare[2:] = [prepared.token_counts[token] <= 1 for token in prepared.vocab.tokens[2:]]
+    train_data, steps = make_dataset(prepared.train, spec, config.batch_size, True, config.seed,
+                                     weights, rare)
+    identity = {"data_sha256": corpus.sha256,
+                "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
+                "options": {**spec.to_json(), **asdict(config), "epochs": None,
+                            "patience": None, "save_on_interrupt": None}}
+    state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
+    past = state.get("history", {})
+    callbacks, stopper = [], None
+    if prepared.valid_examples:
+        # Early stopping watches the figure users judge the model by, on the validation set.
+        callbacks.append(_score_callback(meta, prepared.valid_examples))
+        stopper = checkpoint.ResumableEarlyStopping(
+            state.get("early_stopping"), monitor="val_score", mode="max",
+            patience=config.patience, restore_best_weights=True)
+        callbacks.append(stopper)
+    if checkpoint_dir is not None:
+        callbacks.append(checkpoint.EpochCheckpoint(
+            checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
+    if progress is not None:
+        callbacks.append(_progress_callback(progress, config.epochs, steps))
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        model.fit(train_data, epochs=config.epochs, initial_epoch=state.get("epoch", 0),
+                  callbacks=callbacks, verbose=0)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.finish()
+        best = stopper.best_weights if stopper is not None else None
+        if not config.save_on_interrupt or best is None:
+            raise
+        model.set_weights(best)  # keep the best epoch so far, as the user asked
+        interrupted = True
+    seconds = time.perf_counter() - started
+    run = model.history.history if getattr(model, "history", None) else {}
+    history = {key: past.get(key, []) + run.get(key, []) for key in {*past, *run}}
+    epochs_run = len(history.get("loss", []))
+    return {
+        **asdict(config),
+        "epochs_run": epochs_run,
+        "best_epoch": (int(np.argmax(history["val_score"])) + 1 if "val_score" in history
+                       else epochs_run),
+        "resumed_from_epoch": state.get("epoch"),
+        "interrupted": interrupted,
+        "seconds": round(seconds, 2),
+        "sentences_per_second": round(
+            (epochs_run - state.get("epoch", 0)) * len(prepared.train.tokens) / seconds, 1),
+        "train_rows": len(prepared.train.tokens),
+        "valid_rows": len(prepared.valid_examples),
+        "truncated_rows": prepared.train.truncated,
+        "history": {key: [round(float(v), 5) for v in values]
+                    for key, values in history.items()},
+        "notes": prepared.notes,
+    }
+
+
+def task_score(report: dict) -> float:
+    """One figure per task for early stopping: accuracy (micro-F1 when multi-label), slot F1,
+    or the mean of intent accuracy and slot F1 for joint models."""
+    if "intent_accuracy" in report:
+        return (report["intent_accuracy"] + report["slot_f1"]) / 2
+    for key in ("slot_f1", "accuracy", "micro_f1"):
+        if key in report:
+            return report[key]
+    raise KeyError("no score in the report")
+
+
+def _score_callback(meta: dict, examples: list):
+    import keras
+
+    from textrnn.inference import Predictor, evaluate
+
+    class ValidationScore(keras.callbacks.Callback):
+        """Adds `val_score` to the epoch's logs, for early stopping and the history."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["val_score"] = task_score(evaluate(Predictor(self.model, meta), examples))
+
+    return ValidationScore()
 
 
 def build_and_compile(spec: ModelSpec, config: TrainConfig):
