@@ -114,7 +114,8 @@ def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
 
 
 @pytest.mark.parametrize("extra", [["--no-crf"], ["--encoder", "jordan"], ["--encoder", "cnn"],
-                                   ["--task", "tag", "--encoder", "gru"], ["--char-features"]])
+                                   ["--task", "tag", "--encoder", "gru"],
+                                   ["--no-char-features"]])
 def test_slot_models_round_trip(slots_csv, tmp_path, extra):
     from textrnn.inference import Predictor
 
@@ -127,8 +128,7 @@ def test_slot_models_round_trip(slots_csv, tmp_path, extra):
     assert ("intent" in first[0]) == ("--task" not in extra)
     again = run("predict", *texts, "--model", out, "-f", "jsonl")
     assert_same_predictions(first, again)
-    on_keras = "--char-features" in extra  # no NumPy twin yet: falls back, and says so
-    assert ("note: predicting with TensorFlow" in again.stderr) == on_keras
+    assert again.stderr == ""  # every factory model runs on the NumPy engine
 
 
 @pytest.mark.parametrize("args, message", [
@@ -182,6 +182,19 @@ def test_installed_command_answers_the_mission_sentence(slots_csv, tmp_path):
     assert [json.loads(line)["text"] for line in piped.stdout.splitlines()] == [
         "fly to Rome", "", "hi"]
     assert piped.stderr == ""
+
+
+def test_a_model_without_numpy_export_falls_back_to_keras_with_a_notice(topic_model, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(topic_model, copy)
+    meta = json.loads((copy / "textrnn.json").read_text())
+    meta["engine"] = {"numpy": False, "reason": "layer 'x' (X) has no NumPy implementation"}
+    (copy / "textrnn.json").write_text(json.dumps(meta))
+    result = run("predict", "play a jazz song", "--model", copy, "-f", "label")
+    assert result.stdout == "music\n"
+    assert result.stderr.startswith("textrnn: note: predicting with TensorFlow")
+    refused = run("predict", "play a jazz song", "--model", copy, "--engine", "numpy")
+    assert refused.exit_code == 2 and "has no NumPy export" in refused.stderr
 
 
 def test_predict_on_the_numpy_engine_never_imports_tensorflow(topic_model):

@@ -8,7 +8,7 @@ from textrnn.training import default_spec
 
 def spec_for(task, encoder, **overrides):
     spec = default_spec(task, encoder, units=8, embedding_dim=6, **overrides)
-    spec.vocab_size, spec.num_labels, spec.num_tags = 30, 4, 5
+    spec.vocab_size, spec.num_labels, spec.num_tags, spec.num_chars = 30, 4, 5, 12
     return spec
 
 
@@ -35,8 +35,11 @@ def test_every_encoder_builds_for_every_task(encoder, task):
     outputs = {"classify": {"label"}, "tag": {"tags"}, "joint": {"intent", "tags"}}[task]
     assert set(model.output_names) == outputs
     batch = {"tokens": keras.ops.convert_to_tensor([[3, 4, 5, 0], [6, 0, 0, 0]])}
-    if "prev_tags" in [tensor.name for tensor in model.inputs]:
+    names = [tensor.name for tensor in model.inputs]
+    if "prev_tags" in names:
         batch["prev_tags"] = keras.ops.zeros((2, 4), dtype="int32")
+    if "chars" in names:
+        batch["chars"] = keras.ops.ones((2, 4, 3), dtype="int32")
     result = model(batch)
     if "tags" in result:
         assert tuple(result["tags"].shape) == (2, 4, 5)
@@ -67,7 +70,6 @@ def test_char_features_see_only_real_characters():
     import numpy as np
 
     spec = spec_for("tag", "lstm", char_features=True)
-    spec.num_chars = 12
     model = build_model(spec)
     tokens = np.array([[3, 4]], dtype="int32")
     chars = np.array([[[2, 3, 0], [4, 0, 0]]], dtype="int32")

@@ -161,8 +161,10 @@ def train(
     ] = None,
     freeze_embeddings: Annotated[bool, typer.Option(
         "--freeze-embeddings", help="Keep the pretrained vectors fixed.")] = False,
-    char_features: Annotated[bool, typer.Option(
-        "--char-features", help="Add a character CNN per token (rare words, typos).")] = False,
+    char_features: Annotated[Optional[bool], typer.Option(
+        "--char-features/--no-char-features",
+        help="A character CNN per token, for rare words and typos (default for slot filling)."
+    )] = None,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
     crf: Annotated[Optional[bool], typer.Option(
         "--crf/--no-crf", help="CRF tag decoder (default for slot filling).")] = None,

@@ -191,7 +191,8 @@ class _Exporter:
             raise UnsupportedLayer(op.name, kind)
         else:
             handler(op, entry, flat_args)
-        if entry["type"] not in ("NotEqual", "JordanTagger") and len(entry["inputs"]) != 1:
+        if entry["type"] not in ("NotEqual", "JordanTagger", "CharCNN") \
+                and len(entry["inputs"]) != 1:
             raise UnsupportedLayer(op.name, kind, "expected exactly one input tensor")
         self.nodes.append(entry)
 
@@ -239,6 +240,18 @@ class _Exporter:
             convs.append({"width": int(conv.kernel.shape[0]),
                           "activation": self.activation(conv), "weights": names})
         entry["config"] = {"convs": convs}
+
+    def _CharCNN(self, layer, entry, _):
+        conv = layer.conv.get_config()
+        if conv["padding"] != "same" or tuple(conv["strides"]) != (1, 1) \
+                or tuple(conv["kernel_size"]) != (1, layer.width):
+            raise UnsupportedLayer(layer.name, "CharCNN", "unexpected convolution")
+        entry["config"] = {"width": layer.width, "activation": self.activation(layer.conv)}
+        entry["weights"] = {
+            "embeddings": self.weight(f"{layer.name}/char_embedding/embeddings",
+                                      layer.embedding.embeddings),
+            "kernel": self.weight(f"{layer.name}/char_conv/kernel", layer.conv.kernel),
+            "bias": self.weight(f"{layer.name}/char_conv/bias", layer.conv.bias)}
 
     def _CRF(self, layer, entry, _):
         names = {role: self.weight(f"{layer.name}/{attr}", getattr(layer, attr))
@@ -331,7 +344,8 @@ def _is_textrnn(obj, module: str, name: str) -> bool:
 def _is_native(keras, op, kind: str) -> bool:
     """The exact Keras or textrnn class the handler was written for (no subclasses)."""
     textrnn_classes = {"KimConv": "textrnn.layers", "MaskedGlobalMaxPooling1D": "textrnn.layers",
-                       "CRF": "textrnn.crf", "JordanTagger": "textrnn.jordan"}
+                       "CharCNN": "textrnn.layers", "CRF": "textrnn.crf",
+                       "JordanTagger": "textrnn.jordan"}
     if kind in textrnn_classes:
         return _is_textrnn(op, textrnn_classes[kind], kind)
     if kind == "NotEqual":
@@ -558,6 +572,31 @@ class NumpyModel:
                 y = np.concatenate([_NUMPY_ACTIVATIONS[a](p) for a, p in zip(activations, parts)],
                                    axis=-1)
             return [y.reshape(batch, steps, -1)]
+        return run, refs
+
+    def _build_CharCNN(self, node, config, w, refs):
+        # [word vectors, character ids] -> word vectors + the characters' features. Conv2D with
+        # a (1, width) kernel and "same" padding: over each token's characters, (width - 1) // 2
+        # zeros before and the rest after; ReLU outputs are >= 0, so zeroing padded characters
+        # before the max is exact.
+        table, bias = w["embeddings"], w["bias"]
+        width = config["width"]
+        kernel = np.ascontiguousarray(w["kernel"][0].reshape(width * table.shape[1], -1))
+        before = (width - 1) // 2
+        activation = _NUMPY_ACTIVATIONS[config["activation"]]
+
+        def run(args, mask, inputs):
+            words, chars = args[0], np.asarray(args[1]).astype(np.intp, copy=False)
+            batch, steps, length = chars.shape
+            dim = table.shape[1]
+            padded = np.zeros((batch, steps, length + width - 1, dim), np.float32)
+            padded[:, :, before: before + length] = table[chars]
+            windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=2)
+            cols = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 3)).reshape(
+                batch * steps * length, width * dim)
+            features = activation(cols @ kernel + bias).reshape(batch, steps, length, -1)
+            features *= (chars > 0)[..., None]
+            return [np.concatenate([words, features.max(axis=2)], axis=-1)]
         return run, refs
 
     def _build_JordanTagger(self, node, config, w, refs):

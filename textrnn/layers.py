@@ -65,10 +65,13 @@ class KimConv(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="textrnn")
 class CharCNN(layers.Layer):
-    """One vector per token from its characters: embedding, convolution, max over characters.
+    """Word vectors extended with a vector per token from its characters: embedding,
+    convolution, max over the characters. Words never seen in training (typos, rare names)
+    still get a representation from their spelling.
 
-    Input (B, T, C) character ids (0 pads); output (B, T, filters). Words never seen in training
-    (typos, rare names) still get a representation from their spelling.
+    Called on [word vectors (B, T, D), character ids (B, T, C), 0 padding]; returns
+    (B, T, D + filters) and passes on the word mask unchanged (doing the concatenation here
+    keeps the mask a plain tensor, which the NumPy engine can follow).
     """
 
     def __init__(self, num_chars: int, dim: int = 32, filters: int = 64, width: int = 3,
@@ -79,19 +82,25 @@ class CharCNN(layers.Layer):
         # A (1, width) 2-D convolution runs over the characters of every token at once.
         self.conv = layers.Conv2D(filters, (1, width), padding="same", activation="relu",
                                   name="char_conv")
+        self.supports_masking = True
 
     def build(self, input_shape):
-        self.embedding.build(input_shape)
-        self.conv.build((*input_shape, self.dim))
+        chars_shape = input_shape[1]
+        self.embedding.build(chars_shape)
+        self.conv.build((*chars_shape, self.dim))
 
-    def call(self, chars):
+    def call(self, inputs, mask=None):
+        words, chars = inputs
         features = self.conv(self.embedding(chars))
         # ReLU outputs are >= 0, so zeroing padded characters leaves the max unchanged.
         real = ops.expand_dims(ops.cast(chars > 0, features.dtype), -1)
-        return ops.max(features * real, axis=2)
+        return ops.concatenate([words, ops.max(features * real, axis=2)], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if mask is not None else None
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:2], self.filters)
+        return (*input_shape[0][:-1], input_shape[0][-1] + self.filters)
 
     def get_config(self):
         return {**super().get_config(), "num_chars": self.num_chars, "dim": self.dim,

@@ -94,9 +94,7 @@ def build_model(spec: ModelSpec):
 
         chars = keras.Input(shape=(None, None), dtype="int32", name="chars")
         inputs.append(chars)
-        # The word embedding's mask (real tokens) carries through the concatenation.
-        x = layers.Concatenate(name="word_and_chars")([x, CharCNN(spec.num_chars,
-                                                                  name="char_cnn")(chars)])
+        x = CharCNN(spec.num_chars, name="char_cnn")([x, chars])
     outputs = {}
     if spec.jordan_tagger:
         from textrnn.jordan import JordanTagger
