@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from textrnn.crf import CRF, crf_log_likelihood, crf_loss
-from textrnn.decode import viterbi_decode
+from textrnn.decode import viterbi_batch, viterbi_decode
 
 # ----------------------------------------------------------------------------
 # brute-force references
@@ -261,3 +261,14 @@ def test_training_uses_transitions_and_round_trips(tmp_path):
     loaded_crf = next(la for la in loaded.layers if isinstance(la, CRF))
     for name, value in crf.numpy_weights().items():
         np.testing.assert_array_equal(loaded_crf.numpy_weights()[name], value)
+
+
+def test_batched_viterbi_equals_one_sequence_at_a_time():
+    rng = np.random.default_rng(11)
+    k, lengths = 6, [7, 1, 4, 7, 0, 2]
+    emissions = rng.normal(size=(len(lengths), 7, k))
+    trans, start, end = rng.normal(size=(k, k)), rng.normal(size=k), rng.normal(size=k)
+    batched = viterbi_batch(emissions, lengths, trans, start, end)
+    assert batched == [viterbi_decode(emissions[row, :n], trans, start, end) if n else []
+                       for row, n in enumerate(lengths)]
+    assert [len(path) for path in batched] == lengths

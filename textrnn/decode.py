@@ -8,48 +8,63 @@ PAD_TAG = 0  # tag id 0 pads tag sequences and is never predicted
 
 
 def viterbi_decode(emissions, transitions, start, end, allowed=None):
-    """Best tag sequence for ONE unpadded sequence, in plain NumPy.
+    """Best tag sequence for ONE unpadded sequence: `viterbi_batch` on a batch of one."""
+    emissions = np.asarray(emissions)
+    if emissions.ndim != 2:
+        raise ValueError(f"emissions must be (T, K), got shape {emissions.shape}")
+    return viterbi_batch(emissions[None], [len(emissions)], transitions, start, end, allowed)[0]
+
+
+def viterbi_batch(emissions, lengths, transitions, start, end, allowed=None) -> list[list[int]]:
+    """Best tag sequences of a right-padded batch, in plain NumPy, all rows at once.
 
     Args:
-        emissions: ``(T, K)`` scores of the real tokens only (slice off
-            padding first).
-        transitions, start, end: as in ``CRF.numpy_weights()``.
-        allowed: optional ``(K, K)`` bool; ``allowed[i, j] = False`` forbids
-            tag ``j`` right after tag ``i`` (e.g. BIO constraints).  Forbid a
-            first/last tag by passing ``-inf`` in ``start``/``end``.  If the
-            constraints leave no path, they are ignored rather than failing.
+        emissions: ``(B, T, K)`` scores; row b is real up to ``lengths[b]``.
+        transitions, start, end: as in ``CRF.numpy_weights()`` (``transitions[i, j]`` scores
+            tag j after tag i).
+        allowed: optional ``(K, K)`` bool; ``allowed[i, j] = False`` forbids tag j right after
+            tag i (e.g. BIO constraints). Rows the constraints leave without any path are
+            decoded without them rather than failing.
 
     Returns:
-        ``list[int]`` of length T; never the pad tag 0 (its column is -inf).
+        One ``list[int]`` per row, of its length; never the pad tag 0.
     """
-    e = np.array(emissions, dtype=np.float64)
-    if e.ndim != 2:
-        raise ValueError(f"emissions must be (T, K), got shape {e.shape}")
-    seq_len, num_tags = e.shape
-    if seq_len == 0:
-        return []
-    e[:, PAD_TAG] = -np.inf
-    trans = np.asarray(transitions, dtype=np.float64)
+    # float32 halves the memory traffic of the (B, K, K) step, the cost that dominates.
+    e = np.array(emissions, dtype=np.float32)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    batch, steps, _ = e.shape
+    if steps == 0:
+        return [[] for _ in range(batch)]
+    e[:, :, PAD_TAG] = -np.inf
+    trans = np.asarray(transitions, dtype=np.float32)
     if allowed is not None:
-        trans = np.where(np.asarray(allowed, dtype=bool), trans, -np.inf)
-    start = np.asarray(start, dtype=np.float64)
-    end = np.asarray(end, dtype=np.float64)
-
-    score = start + e[0]
-    back = np.zeros((seq_len, num_tags), dtype=np.int64)
-    for t in range(1, seq_len):
-        cand = score[:, None] + trans  # (from, to)
-        back[t] = np.argmax(cand, axis=0)
-        score = np.max(cand, axis=0) + e[t]
-    score = score + end
-    best = int(np.argmax(score))
-    if not np.isfinite(score[best]):
-        if allowed is not None:
-            return viterbi_decode(emissions, transitions, start, end, None)
-        raise ValueError("no tag sequence has a finite score")
-    path = [best]
-    for t in range(seq_len - 1, 0, -1):
-        best = int(back[t, best])
-        path.append(best)
-    path.reverse()
-    return path
+        trans = np.where(np.asarray(allowed, dtype=bool), trans, np.float32(-np.inf))
+    into = np.ascontiguousarray(trans.T)  # [to, from]: reductions run along contiguous memory
+    score = np.asarray(start, dtype=np.float32) + e[:, 0]  # (B, K)
+    back = np.zeros((batch, steps, e.shape[2]), dtype=np.int64)
+    for t in range(1, steps):
+        candidates = score[:, None, :] + into  # (B, to, from)
+        best = candidates.argmax(axis=2)
+        back[:, t] = best
+        reached = np.take_along_axis(candidates, best[:, :, None], axis=2)[:, :, 0]
+        live = (t < lengths)[:, None]  # rows already ended keep their scores
+        score = np.where(live, reached + e[:, t], score)
+    score = score + np.asarray(end, dtype=np.float32)
+    paths = []
+    for row in range(batch):
+        length = int(lengths[row])
+        if length == 0:
+            paths.append([])
+            continue
+        best = int(score[row].argmax())
+        if not np.isfinite(score[row, best]):
+            if allowed is None:
+                raise ValueError("no tag sequence has a finite score")
+            paths.append(viterbi_decode(emissions[row, :length], transitions, start, end))
+            continue
+        path = [best]
+        for t in range(length - 1, 0, -1):
+            best = int(back[row, t, best])
+            path.append(best)
+        paths.append(path[::-1])
+    return paths

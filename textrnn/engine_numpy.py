@@ -588,15 +588,18 @@ class NumpyModel:
         def run(args, mask, inputs):
             words, chars = args[0], np.asarray(args[1]).astype(np.intp, copy=False)
             batch, steps, length = chars.shape
-            dim = table.shape[1]
-            padded = np.zeros((batch, steps, length + width - 1, dim), np.float32)
-            padded[:, :, before: before + length] = table[chars]
-            windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=2)
-            cols = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 3)).reshape(
-                batch * steps * length, width * dim)
-            features = activation(cols @ kernel + bias).reshape(batch, steps, length, -1)
-            features *= (chars > 0)[..., None]
-            return [np.concatenate([words, features.max(axis=2)], axis=-1)]
+            # A token's features depend on its characters only: compute each spelling once.
+            spellings, where = np.unique(chars.reshape(-1, length), axis=0, return_inverse=True)
+            count, dim = len(spellings), table.shape[1]
+            padded = np.zeros((count, length + width - 1, dim), np.float32)
+            padded[:, before: before + length] = table[spellings]
+            windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)
+            cols = np.ascontiguousarray(windows.transpose(0, 1, 3, 2)).reshape(
+                count * length, width * dim)
+            features = activation(cols @ kernel + bias).reshape(count, length, -1)
+            features *= (spellings > 0)[..., None]
+            per_token = features.max(axis=1)[where.reshape(-1)].reshape(batch, steps, -1)
+            return [np.concatenate([words, per_token], axis=-1)]
         return run, refs
 
     def _build_JordanTagger(self, node, config, w, refs):

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textrnn.decode import viterbi_decode
+from textrnn.decode import viterbi_batch
 from textrnn.errors import UsageError
 from textrnn.metrics import bio_spans
 from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, char_matrix
 
-_LENGTH_STEP = 8  # pad batches to a multiple of this, so Keras traces few distinct shapes
+# Keras traces a new graph per batch shape: rounding widths up to a multiple of 8 keeps their
+# number small. The NumPy engine has no such cost, so it gets the exact width (no wasted steps).
+KERAS_LENGTH_STEP = 8
 
 
 @dataclass
@@ -27,8 +29,10 @@ class Analysis:
 
 
 class Predictor:
-    def __init__(self, model, meta: dict, batch_size: int = 256):
+    def __init__(self, model, meta: dict, batch_size: int = 256,
+                 length_step: int = KERAS_LENGTH_STEP):
         self.model = model
+        self.length_step = length_step
         self.meta = meta
         self.task = meta["task"]
         self.multilabel = bool(meta.get("multilabel"))
@@ -54,7 +58,7 @@ class Predictor:
 
         meta = bundle.read_meta(directory)
         if engine_for(meta, engine) == "numpy":
-            return cls(bundle.load_numpy(directory, meta), meta)
+            return cls(bundle.load_numpy(directory, meta), meta, length_step=1)
         model, meta = bundle.load(directory)
         return cls(model, meta)
 
@@ -75,7 +79,7 @@ class Predictor:
 
     def _run_batch(self, batch: list[Analysis]) -> None:
         longest = max(len(item.tokens) for item in batch)
-        width = -(-longest // _LENGTH_STEP) * _LENGTH_STEP
+        width = -(-longest // self.length_step) * self.length_step
         ids = np.zeros((len(batch), width), dtype=np.int32)
         for row, item in enumerate(batch):
             ids[row, : len(item.tokens)] = self.vocab.encode(item.tokens)
@@ -88,17 +92,21 @@ class Predictor:
             inputs["prev_tags"] = np.zeros_like(ids)
         outputs = self.model.predict_on_batch(inputs)
         label_key = "label" if self.task == "classify" else "intent"
-        for row, item in enumerate(batch):
-            if label_key in outputs:
-                item.label_probs = np.asarray(outputs[label_key][row], dtype=np.float64)
-            if "tags" in outputs:
-                scores = np.asarray(outputs["tags"][row, : len(item.tokens)], dtype=np.float64)
-                item.tag_ids = self._decode_tags(scores)
+        if label_key in outputs:
+            probs = np.asarray(outputs[label_key], dtype=np.float64)
+            for item, row in zip(batch, probs):
+                item.label_probs = row
+        if "tags" in outputs:
+            lengths = [len(item.tokens) for item in batch]
+            for item, tag_ids in zip(batch, self._decode_tags(np.asarray(outputs["tags"]),
+                                                              lengths)):
+                item.tag_ids = tag_ids
 
-    def _decode_tags(self, scores: np.ndarray) -> list[int]:
+    def _decode_tags(self, scores: np.ndarray, lengths: list[int]) -> list[list[int]]:
         if self._crf is not None:
-            return [int(t) for t in viterbi_decode(scores, *self._crf)]
-        return [int(t) + 1 for t in np.argmax(scores[:, 1:], axis=-1)]  # id 0 is padding
+            return viterbi_batch(scores, lengths, *self._crf)
+        best = (np.argmax(scores[:, :, 1:], axis=-1) + 1).tolist()  # id 0 is padding
+        return [row[:length] for row, length in zip(best, lengths)]
 
     def predict(self, texts: list[str], top_k: int = 1, threshold: float | None = None
                 ) -> list[dict]:
@@ -127,7 +135,7 @@ class Predictor:
         if probs is None:
             return {key: None, f"{key}_prob" if key == "intent" else "prob": None}
         prob_key = "intent_prob" if key == "intent" else "prob"
-        ranked = np.argsort(-probs)
+        ranked = np.argsort(-probs) if top_k > 1 or self.multilabel else [np.argmax(probs)]
         best = int(ranked[0])
         cutoff = threshold if threshold is not None else (0.5 if self.multilabel else None)
         result = {key: self.labels[best], prob_key: round(float(probs[best]), 6)}
