@@ -252,3 +252,20 @@ def test_pretrained_vectors_initialise_and_stay_frozen(topics_csv, tmp_path):
     matrix = model.get_layer("embedding").get_weights()[0]
     for word, vector in (("rain", vectors["rain"]), ("pizza", vectors["Pizza"])):
         np.testing.assert_allclose(matrix[meta["vocab"].index(word)], vector, rtol=1e-6)
+
+
+def test_compare_trains_each_encoder_on_the_same_split_and_keeps_the_best(topics_csv, tmp_path):
+    out = tmp_path / "best"
+    result = run("compare", topics_csv, "--encoders", "cnn,rnn", "--epochs", "3", "--out", out,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["encoder"] for row in rows] == ["cnn", "rnn"]
+    for row in rows:
+        assert 0 <= row["score"] <= 1 and row["parameters"] > 0
+        assert row["predict_sentences_per_second"] > 0 and "accuracy" in row["metrics"]
+    best = max(rows, key=lambda row: row["score"])
+    meta = json.loads((out / "textrnn.json").read_text())
+    assert meta["model"]["encoder"] == best["encoder"]
+    assert meta["metrics"]["accuracy"] == best["metrics"]["accuracy"]
+    assert run("compare", topics_csv, "--encoders", "lstm,bert").exit_code == 2

@@ -248,6 +248,58 @@ def _check_task(task: str, corpus) -> None:
         raise UsageError(f"--task {task} needs {what}; {corpus.source} has none")
 
 
+@app.command()
+@_handled
+def compare(
+    data: Annotated[str, typer.Argument(help="Training data file, or - for stdin.")],
+    encoders: Annotated[str, typer.Option(help="Comma-separated encoders to train.")
+                        ] = "lstm,gru,rnn,jordan,cnn",
+    valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split).")
+                     ] = None,
+    valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
+    task: Annotated[Optional[str], typer.Option(help="classify, tag or joint.")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
+    seed: Annotated[int, typer.Option(help="Random seed, the same for every encoder.")] = 13,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Keep the best model here.")
+                   ] = None,
+    text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
+    label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+):
+    """Train each encoder with the same data, split and seed; one table to choose from."""
+    from textrnn.models import ENCODERS
+
+    names = [name.strip() for name in encoders.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ENCODERS]
+    if unknown or not names:
+        raise UsageError(f"unknown encoder(s) {', '.join(unknown) or '(none)'} "
+                         f"(choose from {', '.join(ENCODERS)})")
+    if valid is None and not 0 < valid_split < 1:
+        raise UsageError("compare scores on validation data: give --valid FILE or a "
+                         "--valid-split in (0, 1)")
+    corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+    valid_corpus = (_read(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
+                    if valid else None)
+    task = task or corpus.task
+    _check_task(task, corpus)
+    _quiet_tensorflow()
+    from textrnn import bundle, report
+    from textrnn.compare import compare as run_compare
+    from textrnn.training import TrainConfig
+
+    config = TrainConfig(epochs=epochs, valid_split=valid_split, seed=seed)
+    rows, best = run_compare(corpus, valid_corpus, names, config, task,
+                             progress=lambda name: report.err.print(f"training {name} ..."))
+    if out is not None:
+        bundle.save(out, *best)
+    if json_out:
+        report.write_json(rows)
+    else:
+        from rich.console import Console
+
+        report.print_compare(rows, Console(), out)
+
+
 @app.command("eval")
 @_handled
 def evaluate_command(

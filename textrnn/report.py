@@ -232,6 +232,23 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
     console.print(layers)
 
 
+def print_compare(rows: list[dict], console: Console, kept=None) -> None:
+    table = Table(title="Encoders on the same data, split and seed (validation scores)",
+                  title_justify="left")
+    metric_names = list(rows[0]["metrics"]) if rows else []
+    for column in ("encoder", *metric_names, "parameters", "train s", "epochs", "predict sent/s"):
+        table.add_column(column, justify="left" if column == "encoder" else "right")
+    best = max(rows, key=lambda row: row["score"])["encoder"] if rows else None
+    for row in rows:
+        name = f"[bold]{row['encoder']}[/] *" if row["encoder"] == best else row["encoder"]
+        table.add_row(name, *(percent(row["metrics"][key]) for key in metric_names),
+                      f"{row['parameters']:,}", f"{row['train_seconds']:.1f}",
+                      str(row["epochs"]), f"{row['predict_sentences_per_second']:,}")
+    console.print(table)
+    if kept is not None:
+        console.print(f"* best; kept in {kept}")
+
+
 def write_json(data, path: str | None = None) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=1)
     if path:
