@@ -212,6 +212,9 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
                  f"{', CRF' if spec.get('crf') else ''}")
     head.add_row("embedding", f"{spec['vocab_size']} x {spec['embedding_dim']}")
     head.add_row("max length", str(meta["tokenizer"]["max_len"]))
+    engine = meta.get("engine", {})
+    head.add_row("predicts with", "NumPy (no TensorFlow)" if engine.get("numpy")
+                 else f"Keras ({engine.get('reason', 'no NumPy export')})")
     if meta["labels"]:
         head.add_row("labels", ", ".join(meta["labels"]))
     if meta["tags"]:
