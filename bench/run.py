@@ -4,9 +4,13 @@ Every textrnn figure comes from the installed `textrnn` command run as a subproc
 user runs it; fastText runs through its Python module (fasttext-wheel). Writes a Markdown report
 (`--out`, default docs/benchmarks.md) and every raw number beside it (same name, `.json`).
 A dataset that fails is recorded in the report with its error; the others still run.
+`predict` adds the "Prediction speed" section: the default SNIPS joint model on the NumPy and
+Keras engines (single sentence, 100k-line batch, peak RSS of a 1M-line stream, share of FP32
+peak) beside fastText.
 
     .venv/bin/python bench/run.py --out docs/benchmarks.md
     .venv/bin/python bench/run.py --only trec --epochs 2      # a quick check
+    .venv/bin/python bench/run.py --only snips-joint,predict --epochs 1 --out /tmp/b.md
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import traceback
 from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ("trec", "snips", "snips-joint", "tnews")
+DATASETS = ("trec", "snips", "snips-joint", "tnews", "predict")  # the order they run in
 SEED = 13
 SINGLE_RUNS = 5  # single-sentence predict: median of this many cold runs
 WARM_LINES = 10_000  # lines fed to the predictor to estimate warm (start-up free) throughput
@@ -286,6 +292,19 @@ def ft_train(name: str, work: Path, examples: list[tuple[str, str]]):
     return model, seconds, len(rows)
 
 
+# A cold fastText process: load the model, label one text (argv[2]) or a file's lines
+# (argv[2] == "-f", the file in argv[3]), write the labels to argv[-1].
+FT_SCRIPT = ("import sys, fasttext\n"
+             "m = fasttext.load_model(sys.argv[1])\n"
+             "if sys.argv[2] == '-f':\n"
+             "    lines = open(sys.argv[3], encoding='utf-8').read().splitlines()\n"
+             "else:\n"
+             "    lines = [sys.argv[2]]\n"
+             "labels, _ = m.f.multilinePredict(lines, 1, 0.0, 'strict')\n"
+             "with open(sys.argv[-1], 'w') as out:\n"
+             "    out.writelines(' '.join(x) + '\\n' for x in labels)\n")
+
+
 def time_ft_predict(name: str, model, work: Path, texts: list[str]) -> dict:
     """Warm (in-process) batch throughput, cold batch and single-sentence via a subprocess."""
     started = time.perf_counter()
@@ -298,18 +317,9 @@ def time_ft_predict(name: str, model, work: Path, texts: list[str]) -> dict:
     path = work / f"fasttext-{name}.bin"
     model.save_model(str(path))
     texts_file = write_lines(work / f"fasttext-{name}-test-texts.txt", texts)
-    script = ("import sys, fasttext\n"
-              "m = fasttext.load_model(sys.argv[1])\n"
-              "if sys.argv[2] == '-f':\n"
-              "    lines = open(sys.argv[3], encoding='utf-8').read().splitlines()\n"
-              "else:\n"
-              "    lines = [sys.argv[2]]\n"
-              "labels, _ = m.f.multilinePredict(lines, 1, 0.0, 'strict')\n"
-              "with open(sys.argv[-1], 'w') as out:\n"
-              "    out.writelines(' '.join(x) + '\\n' for x in labels)\n")
-    batch_wall, _ = run([sys.executable, "-c", script, path, "-f", texts_file, os.devnull],
+    batch_wall, _ = run([sys.executable, "-c", FT_SCRIPT, path, "-f", texts_file, os.devnull],
                         PREDICT_TIMEOUT)
-    single = [run([sys.executable, "-c", script, path, texts[0], os.devnull],
+    single = [run([sys.executable, "-c", FT_SCRIPT, path, texts[0], os.devnull],
                   PREDICT_TIMEOUT)[0] for _ in range(SINGLE_RUNS)]
     size = path.stat().st_size
     path.unlink()  # with wordNgrams the .bin holds 2M hash buckets (~800 MB); do not keep it
@@ -452,13 +462,15 @@ def bench_fasttext_joint(work: Path, train_rows, dev_rows, test_rows) -> dict:
     return result
 
 
-def time_ft_joint_predict(tagger, intent_model, texts: list[str]) -> dict:
+def time_ft_joint_predict(tagger, intent_model, texts: list[str],
+                          lines: int | None = None) -> dict:
+    """In-process: the texts repeated to at least WARM_LINES lines, or to exactly `lines`."""
     def label(batch):
         features = [f for text in batch for f in window_features(text.split())]
         _ft_predict(tagger, features)
         _ft_predict(intent_model, [ft_text(t) for t in batch])
 
-    many = repeated(texts, WARM_LINES)
+    many = repeated(texts, lines)[:lines] if lines else repeated(texts, WARM_LINES)
     started = time.perf_counter()
     label(many)
     warm = time.perf_counter() - started
@@ -500,13 +512,487 @@ def bench_tnews(args, work: Path) -> dict:
             "train": str(train), "test": str(dev)}
 
 
+# ----------------------------------------------------------------------------- prediction speed
+
+PREDICT_LINES = 100_000  # batch throughput: the SNIPS test sentences repeated to this many lines
+STREAM_LINES = 1_000_000  # peak RSS: this many lines piped into one `textrnn predict`
+STREAM_BUDGET = 600  # seconds: an engine too slow for STREAM_LINES in this time streams fewer
+PREDICT_ENGINES = ("numpy", "keras")
+TARGETS = {"single_wall_seconds": 0.5, "sentences_per_second": 5_000, "peak_rss_mib": 300}
+GNU_TIME = "/usr/bin/time"
+
+# A fastText process that labels stdin in batches, as `textrnn predict` does (argv[2] lines).
+FT_STREAM_SCRIPT = ("import sys, fasttext\n"
+                    "m = fasttext.load_model(sys.argv[1])\n"
+                    "size = int(sys.argv[2])\n"
+                    "sys.stdin.reconfigure(encoding='utf-8', errors='replace')\n"
+                    "def flush(batch):\n"
+                    "    labels, _ = m.f.multilinePredict(batch, 1, 0.0, 'strict')\n"
+                    "    sys.stdout.write(''.join((x[0][9:] if x else '') + '\\n' "
+                    "for x in labels))\n"
+                    "batch = []\n"
+                    "for line in sys.stdin:\n"
+                    "    batch.append(line.rstrip('\\n'))\n"
+                    "    if len(batch) == size:\n"
+                    "        flush(batch)\n"
+                    "        batch = []\n"
+                    "if batch:\n"
+                    "    flush(batch)\n")
+
+
+def gnu_time() -> str | None:
+    """GNU time (Debian's `time` package) if installed and it takes -f/-o."""
+    if not os.access(GNU_TIME, os.X_OK):
+        return None
+    try:
+        done = subprocess.run([GNU_TIME, "-f", "%M", "-o", os.devnull, "true"],
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return GNU_TIME if done.returncode == 0 else None
+
+
+def _feed(pipe, lines: list[str], count: int) -> None:
+    """Write `count` lines to `pipe`, cycling through `lines` one block at a time (never the
+    whole stream in memory), then close it."""
+    block_lines = [one_line(line) + "\n" for line in lines]
+    block = "".join(block_lines).encode("utf-8")
+    whole, rest = divmod(count, len(block_lines))
+    try:
+        for _ in range(whole):
+            pipe.write(block)
+        if rest:
+            pipe.write("".join(block_lines[:rest]).encode("utf-8"))
+    except OSError:  # the child has gone (BrokenPipeError): its exit status says why
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def measured(cmd: list, timeout: float, work: Path,
+             feed: tuple[list[str], int] | None = None) -> dict:
+    """Run `cmd` with stdout to /dev/null and, with `feed` = (lines, count), `count` lines
+    streamed into its stdin from a writer thread; wall seconds, peak RSS and CPU seconds of
+    that one process. Peak RSS comes from GNU time's %M when installed, else from polling the
+    process's VmHWM in /proc. Not from rusage: a child forked from this (large) process and
+    then exec'd records this process's RSS as its own high-water mark."""
+    cmd = [str(c) for c in cmd]
+    shown = shlex.join(cmd)
+    tool = gnu_time()
+    timed_out = threading.Event()
+    with tempfile.TemporaryDirectory(dir=work) as scratch, \
+            tempfile.TemporaryFile(dir=work) as stderr:
+        stats = Path(scratch) / "time.txt"
+        full = [tool, "-f", "%M %U %S", "-o", str(stats), *cmd] if tool else cmd
+        started = time.perf_counter()
+        proc = subprocess.Popen(full, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=stderr, env=_env(), cwd=ROOT,
+                                start_new_session=True)
+
+        def kill():
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, 9)  # the group: GNU time's child too
+            except OSError:
+                pass
+
+        writer = None
+        if feed:
+            writer = threading.Thread(target=_feed, args=(proc.stdin, *feed), daemon=True)
+            writer.start()
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        hwm: list[int] = []
+        poller = None
+        if not tool:
+            poller = threading.Thread(target=_poll_hwm, args=(proc.pid, hwm), daemon=True)
+            poller.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            kill()
+            proc.wait()
+            raise
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        for thread in (writer, poller):
+            if thread is not None:
+                thread.join(timeout=60)
+        stderr.seek(0)
+        tail = "\n".join(stderr.read().decode("utf-8", "replace").strip().splitlines()[-15:])
+        report = stats.read_text(encoding="utf-8", errors="replace") if stats.exists() else ""
+    if timed_out.is_set():
+        raise BenchError(f"timed out after {timeout:.0f} s: {shown}")
+    if proc.returncode != 0:
+        raise BenchError(f"exit code {proc.returncode}: {shown}\n{tail}")
+    out = {"command": shown, "wall_seconds": wall}
+    figures = report.strip().splitlines()[-1].split() if report.strip() else []
+    if tool and len(figures) == 3:
+        out.update(peak_rss_mib=int(figures[0]) / 1024, cpu_user_seconds=float(figures[1]),
+                   cpu_system_seconds=float(figures[2]), rss_method="GNU time %M")
+    else:
+        out.update(peak_rss_mib=max(hwm) / 1024 if hwm else None,
+                   cpu_user_seconds=usage.ru_utime, cpu_system_seconds=usage.ru_stime,
+                   rss_method=f"VmHWM in /proc/<pid>/status, polled every {HWM_POLL} s")
+    return out
+
+
+HWM_POLL = 0.05  # seconds between reads of VmHWM when GNU time is not installed
+
+
+def _poll_hwm(pid: int, into: list[int]) -> None:
+    """Append the process's VmHWM (KiB) until it exits; the last read is the peak so far."""
+    path = f"/proc/{pid}/status"
+    while True:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                found = [int(line.split()[1]) for line in handle if line.startswith("VmHWM:")]
+        except (OSError, ValueError, IndexError):
+            return
+        if not found:  # a zombie: its memory is gone
+            return
+        into.append(found[0])
+        time.sleep(HWM_POLL)
+
+
+def time_predict_engine(exe: str, model: Path, engine: str, texts: list[str], lines_file: Path,
+                        n_lines: int, work: Path) -> dict:
+    """One engine: single sentence (median of cold runs), the batch file cold and warm, and
+    the peak RSS of a long stream on stdin."""
+    source = source_state()
+    base = [exe, "predict", "--model", model, "--engine", engine]
+    single, out = [], ""
+    for _ in range(SINGLE_RUNS):
+        wall, out = run([*base, texts[0], "--format", "jsonl"], PREDICT_TIMEOUT)
+        single.append(wall)
+    try:
+        answer = json.loads(out.splitlines()[0])
+    except (IndexError, json.JSONDecodeError) as error:
+        raise BenchError(f"textrnn predict --engine {engine}: no JSON line: {out[:300]!r}") \
+            from error
+    single_median = statistics.median(single)
+    log(f"predict: {engine}: single sentence {single_median:.2f} s (median of {SINGLE_RUNS})")
+    batch = measured([*base, "--input", lines_file, "--output", os.devnull, "--format", "jsonl"],
+                     PREDICT_TIMEOUT, work)
+    net = batch["wall_seconds"] - single_median
+    warm = n_lines / net if net > 0 else None
+    log(f"predict: {engine}: {n_lines:,} lines in {batch['wall_seconds']:.1f} s "
+        f"({n_lines / batch['wall_seconds']:.0f} sent/s cold, ~{warm or 0:.0f} warm)")
+    stream_lines = STREAM_LINES
+    if warm and STREAM_LINES / warm > STREAM_BUDGET:
+        stream_lines = max(n_lines, int(warm * STREAM_BUDGET) // 10_000 * 10_000)
+        log(f"predict: {engine}: {STREAM_LINES:,} lines would take ~{STREAM_LINES / warm:.0f} s;"
+            f" streaming {stream_lines:,}")
+    stream = measured([*base, "--format", "label"], PREDICT_TIMEOUT, work,
+                      feed=(texts, stream_lines))
+    stream.update(lines=stream_lines, lines_per_second=stream_lines / stream["wall_seconds"])
+    log(f"predict: {engine}: {stream_lines:,}-line stream {stream['wall_seconds']:.1f} s "
+        f"({stream['lines_per_second']:.0f} lines/s), peak RSS {stream['peak_rss_mib']:.0f} MiB")
+    return {
+        "engine": engine,
+        "sentence": texts[0],
+        "answer": {k: answer.get(k) for k in ("intent", "intent_prob", "tags", "label")
+                   if k in answer},
+        "single_wall_seconds": single,
+        "single_wall_median": single_median,
+        "batch_lines": n_lines,
+        "batch": batch,
+        "batch_sentences_per_second": n_lines / batch["wall_seconds"],
+        # start-up (Python, the engine, model loading) taken out: the batch minus one sentence
+        "warm_sentences_per_second": warm,
+        "stream": stream,
+        "source": source,
+    }
+
+
+def ft_flops(model, texts: list[str]) -> float:
+    """Rough FLOPs per text of a fastText classifier: sum the input rows (words, the
+    end-of-line word and as many bigram buckets) and one dense layer onto the labels."""
+    dim, labels = model.get_dimension(), len(model.labels)
+    words = statistics.mean(len(t.split()) for t in texts) + 1
+    bigrams = words - 1 if FASTTEXT.get("wordNgrams", 1) > 1 else 0
+    return (words + bigrams) * dim + 2 * dim * labels
+
+
+def ft_predict_speed(work: Path, train_rows: list[dict], texts: list[str], n_lines: int,
+                     keep: dict) -> dict:
+    """fastText's SNIPS intent classifier timed like textrnn: cold single sentence, the batch
+    lines cold (a process) and warm (predict(list) in-process), a stream's peak RSS."""
+    model, seconds, n = ft_train("predict-intent", work,
+                                 [(ft_text(r["text"]), r["intent"]) for r in train_rows])
+    keep["intent"] = model
+    ft_texts = [ft_text(t) for t in texts]
+    many = repeated(ft_texts, n_lines)[:n_lines]
+    started = time.perf_counter()
+    _ft_predict(model, many)
+    warm = time.perf_counter() - started
+    path = work / "fasttext-predict-intent.bin"
+    try:
+        model.save_model(str(path))
+        size = path.stat().st_size
+        single = [run([sys.executable, "-c", FT_SCRIPT, path, ft_texts[0], os.devnull],
+                      PREDICT_TIMEOUT)[0] for _ in range(SINGLE_RUNS)]
+        many_file = write_lines(work / "fasttext-predict-lines.txt", many)
+        batch = measured([sys.executable, "-c", FT_SCRIPT, path, "-f", many_file, os.devnull],
+                         PREDICT_TIMEOUT, work)
+        stream = measured([sys.executable, "-c", FT_STREAM_SCRIPT, path, "256"],
+                          PREDICT_TIMEOUT, work, feed=(ft_texts, STREAM_LINES))
+    finally:
+        path.unlink(missing_ok=True)  # ~800 MB (2M bigram buckets)
+    stream.update(lines=STREAM_LINES, lines_per_second=STREAM_LINES / stream["wall_seconds"])
+    out = {
+        "model": "SNIPS intent classifier, " + ", ".join(f"{k}={v}" for k, v in
+                                                        FASTTEXT.items()),
+        "train_seconds": seconds,
+        "model_bytes": size,
+        "sentence": ft_texts[0],
+        "single_wall_seconds": single,
+        "single_wall_median": statistics.median(single),
+        "batch_lines": n_lines,
+        "batch": batch,
+        "batch_sentences_per_second": n_lines / batch["wall_seconds"],
+        "warm_wall_seconds": warm,
+        "warm_sentences_per_second": n_lines / warm if warm > 0 else None,
+        "stream": stream,
+        "flops_per_sentence": ft_flops(model, ft_texts),
+    }
+    log(f"predict: fastText single {out['single_wall_median']:.2f} s, "
+        f"{out['batch_sentences_per_second']:.0f} sent/s cold, "
+        f"{out['warm_sentences_per_second'] or 0:.0f} warm, stream peak RSS "
+        f"{stream['peak_rss_mib']:.0f} MiB")
+    return out
+
+
+def ft_joint_predict_speed(work: Path, train_rows: list[dict], texts: list[str], n_lines: int,
+                           keep: dict) -> dict:
+    """The joint peer (intent classifier + ±2-word window tagger), in-process only."""
+    token_examples = [(feature, tag) for r in train_rows
+                      for feature, tag in zip(window_features(r["text"].split()),
+                                              r["tags"].split())]
+    tagger, seconds, _ = ft_train("predict-tagger", work, token_examples)
+    intent = keep.get("intent")
+    if intent is None:
+        intent, _, _ = ft_train("predict-intent", work,
+                                [(ft_text(r["text"]), r["intent"]) for r in train_rows])
+    out = time_ft_joint_predict(tagger, intent, texts, n_lines)
+    words = [t.split() for t in texts]
+    per_token = ft_flops(tagger, [" ".join(f) for w in words for f in window_features(w)])
+    out["flops_per_sentence"] = (ft_flops(intent, [ft_text(t) for t in texts])
+                                 + per_token * statistics.mean(len(w) for w in words))
+    out["tagger_train_seconds"] = seconds
+    log(f"predict: fastText joint peer {out['warm_sentences_per_second'] or 0:.0f} sent/s warm")
+    return out
+
+
+CHAR_CNN_DEFAULTS = {"width": 3, "dim": 32, "filters": 64}  # textrnn.layers.CharCNN's
+
+
+def char_cnn_sizes(model_dir: Path | None) -> tuple[dict, str]:
+    """The character CNN's (width, dim, filters): from its kernel in weights.npz (shape
+    (1, width, dim, filters)), else CharCNN's defaults."""
+    try:
+        import numpy as np
+
+        with np.load(Path(model_dir) / "weights.npz", allow_pickle=False) as weights:
+            for name in weights.files:
+                if name.endswith("char_conv/kernel"):
+                    _, width, dim, filters = weights[name].shape
+                    return ({"width": int(width), "dim": int(dim), "filters": int(filters)},
+                            f"weights.npz {name}")
+    except (OSError, TypeError, ValueError):
+        pass
+    return dict(CHAR_CNN_DEFAULTS), "CharCNN's defaults (no weights.npz kernel found)"
+
+
+def model_flops(meta: dict, texts: list[str], model_dir: Path | None = None) -> dict:
+    """Multiply-adds of the model's matmuls per token and per sentence, from the layer sizes in
+    textrnn.json (and the character CNN's kernel in weights.npz), times the mean tokens (and
+    characters) per sentence after truncation to max_len (and MAX_CHARS)."""
+    from textrnn.text import MAX_CHARS, Tokenizer
+
+    spec, settings = meta.get("model") or {}, meta.get("tokenizer") or {}
+    tokenizer = Tokenizer(lowercase=settings.get("lowercase", True))
+    max_len = settings.get("max_len") or 10**9
+    sentences = [tokenizer.tokenize(t)[0][:max_len] for t in texts]
+    out = {"tokens_per_sentence": statistics.mean(len(s) for s in sentences),
+           "max_len": settings.get("max_len")}
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(spec.get("encoder"))
+    if gates is None:
+        out["note"] = f"no FLOP count for encoder {spec.get('encoder')!r}"
+        return out
+    h, dirs = spec["units"], 2 if spec.get("bidirectional") else 1
+    width, projection, recurrent, char_macs = spec["embedding_dim"], 0, 0, 0
+    if spec.get("char_features"):
+        sizes, source = char_cnn_sizes(model_dir)
+        chars = statistics.mean(min(len(tok), MAX_CHARS) for s in sentences for tok in s)
+        # a (1, width) convolution at every real character of the token
+        char_macs = chars * sizes["width"] * sizes["dim"] * sizes["filters"]
+        width += sizes["filters"]
+        out["char_cnn"] = {**sizes, "source": source, "chars_per_token": chars,
+                           "max_chars": MAX_CHARS}
+    for _ in range(spec.get("layers", 1)):
+        projection += dirs * width * gates * h  # x_t @ W for every gate
+        recurrent += dirs * h * gates * h  # h_{t-1} @ U for every gate
+        width = dirs * h
+    task = spec.get("task")
+    tag_dense = width * spec.get("num_tags", 0) if task in ("tag", "joint") else 0
+    sentence = width * spec.get("num_labels", 0) if task in ("classify", "joint") else 0
+    per_token = char_macs + projection + recurrent + tag_dense
+    out.update({
+        "macs_per_token": {"char_cnn": char_macs, "input_projection": projection,
+                           "recurrent": recurrent, "tag_dense": tag_dense, "total": per_token},
+        "macs_per_sentence_head": sentence,
+        "crf_viterbi_ops_per_token": spec.get("num_tags", 0) ** 2 if spec.get("crf") else 0,
+        "flops_per_sentence": 2 * (per_token * out["tokens_per_sentence"] + sentence),
+        "counted": "2 FLOPs per multiply-add of the character convolution (real characters "
+                   "only), input projections, recurrent matmuls and dense layers; gate "
+                   "nonlinearities, embedding lookups, pooling and the CRF's Viterbi search "
+                   "not counted",
+        "spec": {k: spec.get(k) for k in ("encoder", "bidirectional", "layers", "units",
+                                          "embedding_dim", "char_features", "num_tags",
+                                          "num_labels", "crf")},
+    })
+    return out
+
+
+def cpu_peak() -> dict:
+    """FP32 peak of the cores this process may use, from /proc/cpuinfo's flags and clock."""
+    flags, mhz, model = set(), [], "unknown"
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "flags":
+                flags.update(value.split())
+            elif key == "cpu MHz":
+                mhz.append(float(value))
+            elif key == "model name":
+                model = value.strip()
+    except (OSError, ValueError):
+        pass
+    if "avx512f" in flags:
+        per_cycle, simd = 64, "AVX-512 + FMA: 2 FMA units x 16 float32 lanes x 2 FLOPs"
+    elif {"avx2", "fma"} <= flags:
+        per_cycle, simd = 32, "AVX2 + FMA: 2 FMA units x 8 float32 lanes x 2 FLOPs"
+    elif "avx" in flags:
+        per_cycle, simd = 16, "AVX without FMA: one 8-lane add and one 8-lane multiply"
+    else:
+        per_cycle, simd = 8, "SSE: one 4-lane add and one 4-lane multiply"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    out = {"cpu": model, "cores": cores, "mhz": max(mhz) if mhz else None,
+           "flops_per_cycle_per_core": per_cycle, "simd": simd, "peak_flops": None}
+    if mhz:
+        out["peak_flops"] = cores * max(mhz) * 1e6 * per_cycle
+    return out
+
+
+def predict_model(args, work: Path, exe: str, train: Path, dev: Path) -> tuple[Path, str]:
+    """The default SNIPS joint model: the snips-joint step's when it ran in this run; else an
+    earlier run's in the work directory if it has the NumPy export; else trained here, with the
+    snips-joint step's command."""
+    model = work / "textrnn-snips-joint"
+    meta_file = model / "textrnn.json"
+    if meta_file.exists():
+        if "snips-joint" in args.names:  # that step deletes the directory before training
+            return model, "trained by the snips-joint step of this run"
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if (meta.get("engine") or {}).get("numpy"):
+            when = dt.datetime.fromtimestamp(meta_file.stat().st_mtime, dt.timezone.utc)
+            epochs = (meta.get("training") or {}).get("epochs_run")
+            return model, (f"reused from an earlier run: saved {when:%Y-%m-%d %H:%M} UTC by "
+                           f"textrnn {meta.get('textrnn_version')} after {epochs} "
+                           f"epoch{'' if epochs == 1 else 's'}")
+        log(f"predict: {model} has no NumPy export (an older textrnn saved it); training again")
+    cmd = [exe, "train", train, "--valid", dev, "--out", model, "--quiet", "--json"]
+    if args.epochs is not None:
+        cmd += ["--epochs", str(args.epochs)]
+    log(f"predict: textrnn train ({shlex.join(str(c) for c in cmd[1:])})")
+    wall, _ = run_json(cmd, TRAIN_TIMEOUT)
+    return model, (f"trained here in {wall:.0f} s (`"
+                   + shlex.join(["textrnn", *(str(c) for c in cmd[1:])]) + "`)")
+
+
+def target_verdict(row: dict | None) -> dict:
+    """The issue's targets against the default (NumPy) engine's figures."""
+    if not row or "error" in row:
+        return {}
+    single, warm = row.get("single_wall_median"), row.get("warm_sentences_per_second")
+    rss = (row.get("stream") or {}).get("peak_rss_mib")
+    return {
+        "single_wall_seconds": {"target": f"<= {TARGETS['single_wall_seconds']}", "value": single,
+                                "met": single is not None
+                                and single <= TARGETS["single_wall_seconds"]},
+        "sentences_per_second": {"target": f">= {TARGETS['sentences_per_second']} (warm)",
+                                 "value": warm, "cold": row.get("batch_sentences_per_second"),
+                                 "met": warm is not None
+                                 and warm >= TARGETS["sentences_per_second"]},
+        "peak_rss_mib": {"target": f"< {TARGETS['peak_rss_mib']}", "value": rss,
+                         "lines": (row.get("stream") or {}).get("lines"),
+                         "met": rss is not None and rss < TARGETS["peak_rss_mib"]},
+    }
+
+
+def bench_predict(args, work: Path) -> dict:
+    """Prediction speed of the default SNIPS joint model, NumPy and Keras engines, beside
+    fastText: single sentence, batch throughput, peak RSS of a long stream, share of FP32 peak."""
+    data = args.data_dir / "snips"
+    train, dev, test = data / "train.csv", data / "dev.csv", data / "test.csv"
+    exe = textrnn_exe()
+    texts = [one_line(row["text"]) for row in read_csv(test)]
+    train_rows = read_csv(train)
+    model, origin = predict_model(args, work, exe, train, dev)
+    meta = json.loads((model / "textrnn.json").read_text(encoding="utf-8"))
+    log(f"predict: model {model}, {origin}")
+    lines = repeated(texts, PREDICT_LINES)[:PREDICT_LINES]
+    lines_file = write_lines(work / "predict-lines.txt", lines)
+    rows: dict = {}
+    for engine in PREDICT_ENGINES:
+        attempt(rows, f"textrnn {engine}", time_predict_engine, exe, model, engine, texts,
+                lines_file, len(lines), work)
+    keep: dict = {}
+    attempt(rows, "fastText", ft_predict_speed, work, train_rows, texts, len(lines), keep)
+    attempt(rows, "fastText joint peer", ft_joint_predict_speed, work, train_rows, texts,
+            len(lines), keep)
+    keep.clear()
+    flops, cpu = model_flops(meta, texts, model), cpu_peak()
+    for kind, row in rows.items():
+        if "error" in row:
+            continue
+        per_sentence = (flops.get("flops_per_sentence") if kind.startswith("textrnn")
+                        else row.get("flops_per_sentence"))
+        warm = row.get("warm_sentences_per_second")
+        if per_sentence and warm and cpu.get("peak_flops"):
+            row["flops_per_second_warm"] = warm * per_sentence
+            row["fp32_peak_fraction"] = warm * per_sentence / cpu["peak_flops"]
+    agree = [row.get("answer") for kind, row in rows.items()
+             if kind.startswith("textrnn") and "error" not in row]
+    verdict = target_verdict(rows.get("textrnn numpy"))
+    if verdict:
+        log("predict: targets " + ", ".join(f"{k} {'met' if v['met'] else 'MISSED'}"
+                                            for k, v in verdict.items()))
+    return {"rows": rows, "model_dir": str(model), "model_origin": origin,
+            "model_spec": meta.get("model"), "model_engine": meta.get("engine"),
+            "sentence": texts[0], "batch_lines": len(lines), "stream_lines": STREAM_LINES,
+            "engines_agree_on_sentence": len(agree) < 2 or all(a == agree[0] for a in agree),
+            "flops": flops, "cpu": cpu, "targets": verdict, "test": str(test)}
+
+
 BENCHES = {"trec": bench_trec, "snips": bench_snips, "snips-joint": bench_snips_joint,
-           "tnews": bench_tnews}
+           "tnews": bench_tnews, "predict": bench_predict}
 TITLES = {
     "trec": "TREC question classification (6 coarse classes; train 5452, test 500)",
     "snips": "SNIPS intent classification (7 intents; train 13084, dev 700, test 700)",
     "snips-joint": "SNIPS joint intent detection and slot filling (39 slot types)",
     "tnews": "TNEWS Chinese news titles (CLUE, 15 classes; train 53360, evaluated on dev 10000)",
+    "predict": "Prediction speed (default SNIPS joint model)",
 }
 SETUP = {
     "trec": "textrnn holds out a stratified 10% of train for early stopping (`--valid-split "
@@ -665,10 +1151,125 @@ def ratio_text(a, b, what_faster: str) -> str:
         f"{max(a, b) / min(a, b):.1f}× {what_faster}")
 
 
+PREDICT_LABELS = {
+    "textrnn numpy": "textrnn, `--engine numpy` (the default)",
+    "textrnn keras": "textrnn, `--engine keras`",
+    "fastText": "fastText intent classifier",
+    "fastText joint peer": "fastText joint peer (intent + window tagger), in-process only",
+}
+
+
+def predict_section(result: dict) -> list[str]:
+    """The "Prediction speed" section: a table per engine and fastText, targets, FLOP count."""
+    rows, flops, cpu = result["rows"], result.get("flops") or {}, result.get("cpu") or {}
+    n, stream_n = result.get("batch_lines", PREDICT_LINES), result.get("stream_lines")
+    spec = result.get("model_spec") or {}
+    methods = {(row.get("stream") or {}).get("rss_method") for row in rows.values()} - {None}
+    rss_method = " / ".join(f"`{m}`" for m in sorted(methods)) or "not measured"
+    arch = (("Bi" if spec.get("bidirectional") else "") + str(spec.get("encoder", "?")).upper()
+            + ("+CRF" if spec.get("crf") else ""))
+    lines = [
+        f"The default joint model ({arch}, {spec.get('units')} units, embedding "
+        f"{spec.get('embedding_dim')}; `{result.get('model_dir')}`, "
+        f"{result.get('model_origin')}) labelling SNIPS test sentences with `textrnn predict`, "
+        "on each engine; fastText beside it, timed the same way.",
+        "",
+        f"- *Single sentence*: `textrnn predict \"{result.get('sentence')}\"` (a SNIPS test "
+        f"sentence), median of {SINGLE_RUNS} cold processes; fastText: a fresh `python -c` that "
+        "loads the model and predicts the line.",
+        f"- *Batch*: the SNIPS test sentences repeated to {n:,} lines through `textrnn "
+        "predict --input FILE --output /dev/null --format jsonl` (*cold*: start-up "
+        "included; *warm*: minus the single-sentence time); fastText: *cold* is a process "
+        "that loads the model and predicts the file, *warm* `model.predict(list)` on the same "
+        "lines in-process.",
+        f"- *Stream*: {stream_n:,} lines (the test sentences cycled, written into the child's "
+        "stdin by a writer thread) through `textrnn predict --format label` with stdout to "
+        f"/dev/null; peak RSS of that process ({rss_method}); fastText: a Python process "
+        "reading stdin in batches of 256 lines.",
+        "",
+    ]
+    head = ["engine", f"single-sentence wall (s, median of {SINGLE_RUNS})",
+            f"batch sent/s, cold ({n:,} lines)", "batch sent/s, warm",
+            "peak RSS of the stream (MiB)", "stream lines/s", "% of FP32 peak (warm)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for kind, row in rows.items():
+        label = PREDICT_LABELS.get(kind, kind)
+        if "error" in row:
+            lines.append(f"| {label} | failed: {row['error'].splitlines()[0]} |")
+            continue
+        stream = row.get("stream") or {}
+        rss = num(stream.get("peak_rss_mib"), 0)
+        if stream and stream.get("lines") != stream_n:
+            rss += f" ({stream.get('lines'):,} lines)"
+        fraction = row.get("fp32_peak_fraction")
+        cells = [label, num(row.get("single_wall_median"), 2),
+                 num(row.get("batch_sentences_per_second"), 0),
+                 num(row.get("warm_sentences_per_second"), 0), rss,
+                 num(stream.get("lines_per_second"), 0),
+                 f"{100 * fraction:.2f}" if isinstance(fraction, float) else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    verdict = result.get("targets") or {}
+    if verdict:
+        s, t, r = (verdict["single_wall_seconds"], verdict["sentences_per_second"],
+                   verdict["peak_rss_mib"])
+
+        def word(item):
+            return "**met**" if item["met"] else "**missed**"
+
+        lines += [
+            f"Targets of the issue, for the default engine: single sentence <= "
+            f"{TARGETS['single_wall_seconds']} s {word(s)} ({num(s['value'], 2)} s); >= "
+            f"{TARGETS['sentences_per_second']:,} sentences/s {word(t)} ({num(t['value'], 0)} "
+            f"warm, {num(t['cold'], 0)} cold over {n:,} lines); peak RSS < "
+            f"{TARGETS['peak_rss_mib']} MB {word(r)} ({num(r['value'], 0)} MiB over "
+            f"{(r.get('lines') or 0):,} lines).",
+            "",
+        ]
+    elif "textrnn numpy" in rows:
+        lines += ["The NumPy engine failed, so the targets are not judged.", ""]
+    if not result.get("engines_agree_on_sentence", True):
+        lines += ["**The engines gave different answers for the single sentence** (see "
+                  "`answer` in benchmarks.json).", ""]
+    macs, chars = flops.get("macs_per_token"), flops.get("char_cnn")
+    if macs and cpu.get("peak_flops"):
+        lines += [
+            "*% of FP32 peak* = warm sentences/s × FLOPs per sentence / peak. FLOPs: per token "
+            + (f"{macs['char_cnn']:,.0f} multiply-adds of the character CNN "
+               f"({chars['chars_per_token']:.2f} characters × width {chars['width']} × "
+               f"{chars['dim']} × {chars['filters']} filters), " if chars else "")
+            + f"{macs['input_projection']:,} of input projections, {macs['recurrent']:,} of "
+            f"recurrent matmuls and {macs['tag_dense']:,} of the tag layer "
+            f"({macs['total']:,.0f} in all), times {flops['tokens_per_sentence']:.2f} tokens "
+            f"per SNIPS test sentence, plus {flops['macs_per_sentence_head']:,} for the intent "
+            f"layer, × 2 FLOPs = {flops['flops_per_sentence'] / 1e6:.2f} MFLOP per sentence "
+            "(gate nonlinearities, embedding lookups, pooling and the CRF's Viterbi search, "
+            f"{flops.get('crf_viterbi_ops_per_token', 0):,} operations per token, not counted). "
+            f"Peak: {cpu['cores']} cores × {cpu['mhz']:,.0f} MHz (`cpu MHz` in /proc/cpuinfo) × "
+            f"{cpu['flops_per_cycle_per_core']} FLOP/cycle ({cpu['simd']}) = "
+            f"{cpu['peak_flops'] / 1e9:,.0f} GFLOP/s. This assumes each logical core is a whole "
+            "core with two full-width FMA units at the listed clock; hyperthreads sharing a "
+            "core, 512-bit operations split over 256-bit units, or turbo clocks move the true "
+            "peak, so read the percentage as an order of magnitude. fastText's figures count "
+            "the summed input rows (words, end of line, bigram buckets) plus its output layer; "
+            "its work is memory lookups, not FLOPs.",
+            "",
+        ]
+    elif flops.get("note"):
+        lines += [f"% of FP32 peak: {flops['note']}.", ""]
+    for kind, row in rows.items():
+        if "error" in row:
+            lines += [f"{PREDICT_LABELS.get(kind, kind)} failed:", "", "```", row["error"], "```",
+                      ""]
+    return lines
+
+
 def reading(results: dict) -> list[str]:
     """A paragraph per dataset written from the numbers."""
     out = []
     for name, result in results.items():
+        if name == "predict":  # its own section says what its figures mean
+            continue
         if "error" in result:
             out.append(f"- **{name}**: failed, no figures ({result['error'].splitlines()[0]}).")
             continue
@@ -791,16 +1392,20 @@ def render(results: dict, info: dict) -> str:
         if "error" in result:
             lines += ["**Failed:**", "", "```", result["error"], "```", ""]
             continue
+        if name == "predict":
+            lines += predict_section(result)
+            continue
         lines += [SETUP.get(name, ""), ""]
         lines += dataset_table(name, result)
         lines.append("")
         for kind, row in result["rows"].items():
             if "error" in row:
                 lines += [f"{kind} failed:", "", "```", row["error"], "```", ""]
-    lines += ["## Reading the figures", ""]
-    lines += reading(results) or ["No dataset finished."]
+    if any(name != "predict" for name in results):
+        lines += ["## Reading the figures", ""]
+        lines += reading(results) or ["No dataset finished."]
+        lines.append("")
     lines += [
-        "",
         "Timings are from one run on a shared 2-core machine, one seed each; treat differences "
         "of a few percent in time, and a few tenths of a point in accuracy, as noise.",
         "",
@@ -833,7 +1438,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md",
                         help="Markdown report to write (raw numbers go to the same name .json)")
     parser.add_argument("--only", default=",".join(DATASETS),
-                        help=f"comma-separated datasets (default: all of {','.join(DATASETS)})")
+                        help="comma-separated datasets, and `predict` for the prediction-speed "
+                             f"section (default: all of {','.join(DATASETS)})")
     parser.add_argument("--data-dir", type=Path, default=(ROOT / ".." / "shared" / "data"),
                         help="directory holding trec/, snips/, tnews/ (default ../shared/data)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -846,7 +1452,7 @@ def parse_args(argv=None):
     if unknown or not names:
         parser.error(f"unknown dataset(s) {', '.join(unknown) or '(none)'}; choose from "
                      f"{', '.join(DATASETS)}")
-    args.names = names
+    args.names = sorted(dict.fromkeys(names), key=DATASETS.index)  # predict after snips-joint
     args.data_dir = args.data_dir.resolve()
     return args
 
