@@ -201,11 +201,8 @@ def train(
         raise UsageError("--freeze-embeddings needs --embeddings FILE")
     if embedding_dim is not None and embedding_dim < 1:
         raise UsageError("--embedding-dim must be positive")
-    corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
-    valid_corpus = (_read(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
-                    if valid else None)
-    task = task or corpus.task
-    _check_task(task, corpus)
+    corpus, valid_corpus, task = _training_data(data, valid, task, text_col, label_col,
+                                                tags_col, label_sep, encoding, fmt)
     _quiet_tensorflow()
     from textrnn import bundle, checkpoint, report
     from textrnn.inference import Predictor, evaluate
@@ -235,6 +232,16 @@ def train(
         report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
     elif not quiet:
         report.print_train_summary(meta, str(out))
+
+
+def _training_data(data, valid, task, text_col, label_col, tags_col, label_sep, encoding, fmt):
+    """The training corpus, the validation corpus (or None) and the task they are read for."""
+    corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+    valid_corpus = (_read(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
+                    if valid else None)
+    task = task or corpus.task
+    _check_task(task, corpus)
+    return corpus, valid_corpus, task
 
 
 def _check_task(task: str, corpus) -> None:
@@ -277,11 +284,8 @@ def compare(
     if valid is None and not 0 < valid_split < 1:
         raise UsageError("compare scores on validation data: give --valid FILE or a "
                          "--valid-split in (0, 1)")
-    corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
-    valid_corpus = (_read(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
-                    if valid else None)
-    task = task or corpus.task
-    _check_task(task, corpus)
+    corpus, valid_corpus, task = _training_data(data, valid, task, text_col, label_col,
+                                                tags_col, label_sep, encoding, fmt)
     _quiet_tensorflow()
     from textrnn import bundle, report
     from textrnn.compare import compare as run_compare

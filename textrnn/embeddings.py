@@ -338,12 +338,7 @@ def _read_text(lines, path: str, collector: _Collector, dim: int | None) -> str:
     number = 0
     try:
         numbered = enumerate(lines, start=1)
-        first = None
-        for number, line in numbered:
-            line = line.rstrip()
-            if line:
-                first = number, line
-                break
+        first = _next_nonblank(numbered)
         if first is None:
             raise DataError(f"{path}: empty file (no word vectors)")
         number, line = first
@@ -351,12 +346,7 @@ def _read_text(lines, path: str, collector: _Collector, dim: int | None) -> str:
         if header is not None:
             fmt, file_dim, origin = "word2vec-text", header[1], "the header on line 1"
             _check_dim(path, file_dim, dim)
-            first = None
-            for number, line in numbered:  # the first vector is checked in full, wanted or not
-                line = line.rstrip()
-                if line:
-                    first = number, line
-                    break
+            first = _next_nonblank(numbered)  # checked in full, wanted or not
             if first is None:
                 raise DataError(f"{path}: only a header, no word vectors")
             number, line = first
@@ -467,3 +457,12 @@ def _read_binary(raw, path: str, collector: _Collector, dim: int | None) -> None
     except (OSError, EOFError, zlib.error) as error:
         where = f"vector {record}" if record else "line 1"
         raise DataError(f"{path}, {where}: cannot read ({_reason(error)})") from None
+
+
+def _next_nonblank(numbered):
+    """The next (line number, line without trailing space) that is not blank, or None."""
+    for number, line in numbered:
+        line = line.rstrip()
+        if line:
+            return number, line
+    return None
