@@ -77,3 +77,14 @@ def test_char_features_see_only_real_characters():
     narrow = model({"tokens": tokens, "chars": chars})["tags"]
     wide = model({"tokens": tokens, "chars": wider})["tags"]
     assert np.abs(np.asarray(narrow) - np.asarray(wide)).max() < 1e-6
+
+
+def test_balanced_weights_give_each_class_the_same_total():
+    import numpy as np
+
+    from textrnn.training import balanced_weights
+
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    weights = balanced_weights(labels, 3)
+    totals = [weights[labels == k].sum() for k in range(3)]
+    assert np.allclose(totals, totals[0]) and np.isclose(weights.sum(), len(labels))

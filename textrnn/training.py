@@ -62,9 +62,8 @@ class Prepared:
     labels: list[str]
     tags: list[str]
     max_len: int
-    train: Encoded
-    valid: Encoded | None
-    valid_examples: list = field(default_factory=list)
+    train: Encoded | None
+    valid_examples: list = field(default_factory=list)  # scored by the predictor each epoch
     notes: list[str] = field(default_factory=list)
     token_counts: Counter = field(default_factory=Counter)
     chars: Vocabulary | None = None
@@ -118,20 +117,16 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
                             "needs at least two")
     if task in ("tag", "joint"):
         tags = [PAD_TAG, *sorted({tag for _, token_tags in tokenized for tag in token_tags})]
-    prepared = Prepared(tokenizer, vocab, labels, tags, max_len, None, None, valid_examples,
+    prepared = Prepared(tokenizer, vocab, labels, tags, max_len, None, valid_examples,
                         token_counts=token_counts)
     if char_features:
         prepared.chars = Vocabulary.build([list(token) for token in token_counts],
                                           config.min_count)
     prepared.train = encode(prepared, tokenized, train_examples, corpus.multilabel, task)
-    if valid_examples:
-        valid_tokenized = [tokenize_example(tokenizer, example) for example in valid_examples]
-        prepared.valid = encode(prepared, valid_tokenized, valid_examples, corpus.multilabel,
-                                task)
-        unseen = sorted({label for example in valid_examples for label in example.labels or []}
-                        - set(labels))
-        if unseen:
-            prepared.notes.append(f"validation labels never seen in training: {', '.join(unseen)}")
+    unseen = sorted({label for example in valid_examples for label in example.labels or []}
+                    - set(labels))
+    if unseen:
+        prepared.notes.append(f"validation labels never seen in training: {', '.join(unseen)}")
     return prepared
 
 
@@ -156,12 +151,10 @@ def encode(prepared: Prepared, tokenized, examples, multilabel: bool, task: str)
             matrix = np.zeros((len(examples), len(index)), dtype=np.float32)
             for row, example in enumerate(examples):
                 for label in example.labels:
-                    if label in index:
-                        matrix[row, index[label]] = 1.0
+                    matrix[row, index[label]] = 1.0
             encoded.labels = matrix
         else:
-            # A validation label never seen in training cannot be predicted; -1 drops it below.
-            encoded.labels = np.array([index.get(example.labels[0], -1) for example in examples],
+            encoded.labels = np.array([index[example.labels[0]] for example in examples],
                                       dtype=np.int32)
     if task in ("tag", "joint"):
         tag_index = {tag: i for i, tag in enumerate(prepared.tags)}
@@ -189,21 +182,17 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
     """
     import tensorflow as tf
 
-    keep = np.arange(len(encoded.tokens))
-    if encoded.labels is not None and encoded.labels.ndim == 1:
-        keep = keep[encoded.labels >= 0]
-    lengths = np.array([len(encoded.tokens[i]) for i in keep], dtype=np.int64)
+    lengths = np.array([len(tokens) for tokens in encoded.tokens], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    flat_tokens = tf.constant(np.concatenate([encoded.tokens[i] for i in keep]))
-    flat_tags = (tf.constant(np.concatenate([encoded.tags[i] for i in keep]))
-                 if encoded.tags is not None else None)
-    flat_chars = (tf.constant(np.concatenate([encoded.chars[i] for i in keep]))
-                  if encoded.chars is not None else None)
+    flat_tokens = tf.constant(np.concatenate(encoded.tokens))
+    flat_tags = tf.constant(np.concatenate(encoded.tags)) if encoded.tags is not None else None
+    flat_chars = (tf.constant(np.concatenate(encoded.chars)) if encoded.chars is not None
+                  else None)
     columns = [starts, lengths]
     if encoded.labels is not None:
-        columns.append(encoded.labels[keep])
+        columns.append(encoded.labels)
     if sample_weights is not None:
-        columns.append(sample_weights[keep].astype(np.float32))
+        columns.append(sample_weights.astype(np.float32))
     label_name = "label" if spec.task == "classify" else "intent"
 
     rare = tf.constant(rare_ids) if rare_ids is not None else None
@@ -231,7 +220,7 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
 
     dataset = tf.data.Dataset.from_tensor_slices(tuple(columns))
     if shuffle:
-        dataset = dataset.shuffle(len(keep), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.bucket_by_sequence_length(
         lambda inputs, *_: tf.shape(inputs["tokens"])[0],
@@ -244,9 +233,8 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
 
 def balanced_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
     """Per-example weights n / (k * count[class]), as scikit-learn's 'balanced'."""
-    counts = np.bincount(labels[labels >= 0], minlength=num_labels).astype(np.float64)
-    per_class = np.where(counts > 0, counts.sum() / (num_labels * np.maximum(counts, 1)), 0.0)
-    return per_class[np.maximum(labels, 0)]
+    counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
+    return (counts.sum() / (num_labels * counts))[labels]
 
 
 def compile_model(model, spec: ModelSpec, config: TrainConfig) -> None:
