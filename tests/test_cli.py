@@ -139,6 +139,7 @@ def test_slot_models_round_trip(slots_csv, tmp_path, extra):
     (["train", "{topics}", "--class-weight", "heavy"], "--class-weight takes 'balanced'"),
     (["predict", "hi", "--model", "{nowhere}"], "no model directory here"),
     (["eval", "{topics}", "--model", "{nowhere}"], "no model directory here"),
+    (["predict", "--input", "{nowhere}"], "no such file"),
 ])
 def test_errors_are_one_line_with_exit_code_2(topics_csv, tmp_path, args, message):
     args = [a.format(topics=topics_csv, nowhere=tmp_path / "none") for a in args]

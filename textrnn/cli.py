@@ -367,31 +367,35 @@ def predict(
     from_stdin = texts in (None, [], ["-"])
     if from_stdin and input_file is None and sys.stdin.isatty():
         raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
+    if input_file is not None and not input_file.is_file():
+        raise UsageError(f"--input {input_file}: no such file")
     predictor = _predictor(model, bundle.read_meta(model), engine)
     predictor.batch_size = batch_size
-    from textrnn.streaming import line_batches
+    from contextlib import ExitStack
 
-    if input_file is not None:
-        source = open(input_file, "rb")
-    elif from_stdin:
-        source = sys.stdin.buffer
-    else:
-        source = None
-    sink = open(output_file, "w", encoding="utf-8") if output_file else sys.stdout
-    # Read many batches' worth at a time: the predictor sorts them by length, so each model
-    # batch holds sentences of about one length (mixed 256-line batches pad twice the work).
-    chunk = batch_size * READ_AHEAD_BATCHES
-    batches = line_batches(source, chunk) if source is not None else [texts]
     from rich.console import Console
 
-    console = Console(file=sink)
-    for batch in batches:
-        results = predictor.predict(batch, top_k=top_k, threshold=threshold)
-        if fmt == "table":
-            report.print_predictions_table(results, console)
+    from textrnn.streaming import line_batches
+
+    with ExitStack() as files:
+        if input_file is not None:
+            source = files.enter_context(open(input_file, "rb"))
         else:
-            sink.write("".join(report.prediction_line(r, fmt) + "\n" for r in results))
-        sink.flush()
+            source = sys.stdin.buffer if from_stdin else None
+        sink = (files.enter_context(open(output_file, "w", encoding="utf-8")) if output_file
+                else sys.stdout)
+        # Read many batches' worth at a time: the predictor sorts them by length, so each model
+        # batch holds sentences of about one length (mixed 256-line batches pad twice the work).
+        chunk = batch_size * READ_AHEAD_BATCHES
+        batches = line_batches(source, chunk) if source is not None else [texts]
+        console = Console(file=sink)
+        for batch in batches:
+            results = predictor.predict(batch, top_k=top_k, threshold=threshold)
+            if fmt == "table":
+                report.print_predictions_table(results, console)
+            else:
+                sink.write("".join(report.prediction_line(r, fmt) + "\n" for r in results))
+            sink.flush()
 
 
 @app.command()
