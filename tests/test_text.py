@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from textrnn.text import OOV, PAD, Tokenizer, Vocabulary, align_tags, choose_max_len
+from textrnn.text import OOV, PAD, Tokenizer, Vocabulary, align_tags, choose_max_len, token_words
 
 
 def test_words_and_punctuation_split_with_offsets():
@@ -41,10 +41,9 @@ def test_align_tags_splits_words_into_tokens_keeping_spans():
     words = ["Fly", "to", "Taipei,", "on", "Nov", "2nd."]
     tags = ["O", "O", "B-destination", "O", "B-date", "I-date"]
     _, offsets = Tokenizer().tokenize(" ".join(words))
-    token_tags, token_words = align_tags(words, tags, offsets)
-    assert token_tags == ["O", "O", "B-destination", "I-destination", "O", "B-date", "I-date",
-                          "I-date"]
-    assert token_words == [0, 1, 2, 2, 3, 4, 5, 5]
+    assert align_tags(words, tags, offsets) == ["O", "O", "B-destination", "I-destination", "O",
+                                                "B-date", "I-date", "I-date"]
+    assert token_words(words, offsets) == [0, 1, 2, 2, 3, 4, 5, 5]
 
 
 def test_vocabulary_min_count_max_size_and_reserved_ids():

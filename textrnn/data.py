@@ -205,7 +205,7 @@ def _parquet_frame(raw: bytes, source: str):
 
 
 def _pick_column(columns: list[str], wanted: str | None, names: tuple[str, ...], source: str,
-                 role: str, option: str) -> str | None:
+                 option: str) -> str | None:
     if wanted is not None:
         if wanted not in columns:
             raise DataError(
@@ -229,15 +229,14 @@ def _split_cell(value) -> list[str]:
 def _read_table(frame, source: str, options: ReadOptions, unit: str, first: int) -> Corpus:
     columns = [str(column) for column in frame.columns]
     frame.columns = columns
-    text_col = _pick_column(columns, options.text_col, TEXT_COLUMNS, source, "text", "--text-col")
+    text_col = _pick_column(columns, options.text_col, TEXT_COLUMNS, source, "--text-col")
     if text_col is None:
         raise DataError(
             f"{source}: no text column (looked for {', '.join(TEXT_COLUMNS)}; columns are: "
             f"{', '.join(columns)}); name it with --text-col"
         )
-    label_col = _pick_column(columns, options.label_col, LABEL_COLUMNS, source, "label",
-                             "--label-col")
-    tags_col = _pick_column(columns, options.tags_col, TAG_COLUMNS, source, "tags", "--tags-col")
+    label_col = _pick_column(columns, options.label_col, LABEL_COLUMNS, source, "--label-col")
+    tags_col = _pick_column(columns, options.tags_col, TAG_COLUMNS, source, "--tags-col")
     if label_col is None and tags_col is None:
         raise DataError(
             f"{source}: no label column (looked for {', '.join(LABEL_COLUMNS)}) and no tags "

@@ -9,7 +9,7 @@ import numpy as np
 from textrnn.decode import viterbi_batch
 from textrnn.errors import UsageError
 from textrnn.metrics import bio_spans
-from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, char_matrix
+from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, char_matrix, token_words
 
 # Keras traces a new graph per batch shape: rounding widths up to a multiple of 8 keeps their
 # number small. The NumPy engine has no such cost, so it gets the exact width (no wasted steps).
@@ -152,12 +152,8 @@ class Predictor:
     def word_tags(self, item: Analysis, words: list[str]) -> list[str]:
         """Predicted tags per given word (the tag of its first token), for scoring tag data."""
         tags = ["O"] * len(words)
-        word_of_char = []
-        for index, word in enumerate(words):
-            word_of_char.extend([index] * (len(word) + 1))
         seen = set()
-        for (start, _), tag_id in zip(item.offsets, item.tag_ids or []):
-            word = word_of_char[start]
+        for word, tag_id in zip(token_words(words, item.offsets), item.tag_ids or []):
             if word not in seen:
                 seen.add(word)
                 tags[word] = self.tags[tag_id] if tag_id else "O"

@@ -42,28 +42,29 @@ class Tokenizer:
         return {"lowercase": self.lowercase}
 
 
-def align_tags(
-    words: list[str], tags: list[str], offsets: list[tuple[int, int]]
-) -> tuple[list[str], list[int]]:
+def token_words(words: list[str], offsets: list[tuple[int, int]]) -> list[int]:
+    """For each of our tokens of `" ".join(words)` (given by its offsets), its word's index."""
+    word_of_char = []
+    for index, word in enumerate(words):
+        word_of_char.extend([index] * (len(word) + 1))
+    return [word_of_char[start] for start, _ in offsets]
+
+
+def align_tags(words: list[str], tags: list[str], offsets: list[tuple[int, int]]) -> list[str]:
     """Carry word-level BIO tags over to our tokens of `" ".join(words)`.
 
     Pre-tokenized training data ("Taipei," as one word) is re-tokenized the way raw text will be
     at prediction time; a word split into several tokens gives its tag to the first one and the
-    matching I- tag to the rest. Returns the token tags and, for each token, its word index.
+    matching I- tag to the rest.
     """
-    word_of_char = []
-    for index, word in enumerate(words):
-        word_of_char.extend([index] * (len(word) + 1))
-    token_tags, token_words, previous_word = [], [], -1
-    for start, _ in offsets:
-        word = word_of_char[start]
+    token_tags, previous_word = [], -1
+    for word in token_words(words, offsets):
         tag = tags[word]
         if word == previous_word and tag != "O":
             tag = "I-" + tag[2:]
         token_tags.append(tag)
-        token_words.append(word)
         previous_word = word
-    return token_tags, token_words
+    return token_tags
 
 
 def choose_max_len(lengths: list[int], quantile: float = 0.99, cap: int = 256) -> int:

@@ -134,7 +134,7 @@ def tokenize_example(tokenizer: Tokenizer, example) -> tuple[list[str], list[str
     tokens, offsets = tokenizer.tokenize(example.text)
     if example.tags is None:
         return tokens, None
-    return tokens, align_tags(example.words, example.tags, offsets)[0]
+    return tokens, align_tags(example.words, example.tags, offsets)
 
 
 def encode(prepared: Prepared, tokenized, examples, multilabel: bool, task: str) -> Encoded:
