@@ -14,6 +14,7 @@ from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, char_matrix, token_wo
 # Keras traces a new graph per batch shape: rounding widths up to a multiple of 8 keeps their
 # number small. The NumPy engine has no such cost, so it gets the exact width (no wasted steps).
 KERAS_LENGTH_STEP = 8
+MULTILABEL_THRESHOLD = 0.5  # a multi-label model predicts every label at or above this
 
 
 @dataclass
@@ -33,7 +34,6 @@ class Predictor:
                  length_step: int = KERAS_LENGTH_STEP):
         self.model = model
         self.length_step = length_step
-        self.meta = meta
         self.task = meta["task"]
         self.multilabel = bool(meta.get("multilabel"))
         self.tokenizer = Tokenizer(lowercase=meta["tokenizer"].get("lowercase", True))
@@ -137,7 +137,9 @@ class Predictor:
         prob_key = "intent_prob" if key == "intent" else "prob"
         ranked = np.argsort(-probs) if top_k > 1 or self.multilabel else [np.argmax(probs)]
         best = int(ranked[0])
-        cutoff = threshold if threshold is not None else (0.5 if self.multilabel else None)
+        cutoff = threshold
+        if cutoff is None and self.multilabel:
+            cutoff = MULTILABEL_THRESHOLD
         result = {key: self.labels[best], prob_key: round(float(probs[best]), 6)}
         if cutoff is not None and probs[best] < cutoff:
             result[key] = None
@@ -234,5 +236,5 @@ def _top_labels(predictor: Predictor, item: Analysis) -> list[str]:
     if probs is None:
         return []
     if predictor.multilabel:
-        return [predictor.labels[i] for i in np.flatnonzero(probs >= 0.5)]
+        return [predictor.labels[i] for i in np.flatnonzero(probs >= MULTILABEL_THRESHOLD)]
     return [predictor.labels[int(np.argmax(probs))]]
