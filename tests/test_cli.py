@@ -271,3 +271,16 @@ def test_compare_trains_each_encoder_on_the_same_split_and_keeps_the_best(topics
     assert meta["model"]["encoder"] == best["encoder"]
     assert meta["metrics"]["accuracy"] == best["metrics"]["accuracy"]
     assert run("compare", topics_csv, "--encoders", "lstm,bert").exit_code == 2
+
+
+def test_plot_and_tensorboard_write_figures_into_the_model_and_logs_beside_it(topics_csv,
+                                                                             tmp_path):
+    out, logs = tmp_path / "model", tmp_path / "logs"
+    result = run("train", topics_csv, "--out", out, *TINY, "--plot", "--tensorboard", logs)
+    assert result.exit_code == 0, result.output
+    for name in ("training.png", "confusion.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    assert list(logs.rglob("events.out.tfevents.*"))
+    inside = run("train", topics_csv, "--out", out, *TINY, "--tensorboard", out / "tb")
+    assert inside.exit_code == 2 and "outside --out" in inside.stderr
+

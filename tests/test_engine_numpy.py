@@ -116,6 +116,9 @@ def factory_cases():
         pytest.param("classify", "cnn", {}, id="cnn-classify-softmax"),
         pytest.param("joint", "lstm", {"char_features": True}, id="lstm-joint-chars"),
         pytest.param("classify", "gru", {"char_features": True}, id="gru-classify-chars"),
+        pytest.param("classify", "tree", {}, id="tree-classify-softmax"),
+        pytest.param("classify", "tree", {"multilabel": True}, id="tree-classify-multilabel"),
+        pytest.param("classify", "tree", {"char_features": True}, id="tree-classify-chars"),
     ]
     return cases
 

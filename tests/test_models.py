@@ -2,7 +2,7 @@ import keras
 import pytest
 
 from textrnn.errors import UsageError
-from textrnn.models import ENCODERS, build_model, check_spec, layer_table
+from textrnn.models import ENCODERS, build_model, check_spec, encoders_for, layer_table
 from textrnn.training import default_spec
 
 
@@ -28,9 +28,21 @@ def test_recurrent_parameter_counts_match_the_textbook(encoder, bidirectional, l
         assert row["params"] == row["formula_params"] == expected
 
 
+@pytest.mark.parametrize("char_features", [False, True])
+def test_tree_parameter_count_matches_the_textbook(char_features):
+    model = build_model(spec_for("classify", "tree", char_features=char_features))
+    (row,) = [row for row in layer_table(model) if row["formula"]]
+    h, x = 8, 6 + (model.get_layer("char_cnn").filters if char_features else 0)
+    assert row["params"] == row["formula_params"] == h * (x + 1) + h * (2 * h + 1)
+
+
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
 @pytest.mark.parametrize("task", ["classify", "tag", "joint"])
 def test_every_encoder_builds_for_every_task(encoder, task):
+    if encoder not in encoders_for(task):  # what `compare` trains by default
+        with pytest.raises(UsageError, match="it does not tag"):
+            build_model(spec_for(task, encoder))
+        return
     model = build_model(spec_for(task, encoder))
     outputs = {"classify": {"label"}, "tag": {"tags"}, "joint": {"intent", "tags"}}[task]
     assert set(model.output_names) == outputs

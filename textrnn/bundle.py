@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from textrnn.errors import BundleError
@@ -27,8 +28,13 @@ _REQUIRED = {"format": str, "format_version": int, "task": str, "tokenizer": dic
              "vocab": list, "labels": list, "tags": list, "model": dict}
 
 
-def save(directory: str | Path, model, meta: dict) -> Path:
-    """Write the model directory atomically; an existing textrnn model there is replaced."""
+def save(directory: str | Path, model, meta: dict,
+         extra_files: Callable[[Path], object] | None = None) -> Path:
+    """Write the model directory atomically; an existing textrnn model there is replaced.
+
+    `extra_files(folder)` may add files (e.g. plots) to the folder before it goes into place,
+    so they appear together with the model; if it raises, nothing is replaced.
+    """
     target = Path(directory)
     if target.exists() and not (target / META_FILE).exists():
         if not target.is_dir() or any(target.iterdir()):
@@ -41,6 +47,8 @@ def save(directory: str | Path, model, meta: dict) -> Path:
         meta = {**meta, "engine": _export_numpy(model, staging)}
         (staging / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
                                          encoding="utf-8")
+        if extra_files is not None:
+            extra_files(staging)
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -179,6 +187,8 @@ def load(directory: str | Path):
         import textrnn.crf  # noqa: F401
     if meta["model"].get("encoder") == "jordan":
         import textrnn.jordan  # noqa: F401
+    if meta["model"].get("encoder") == "tree":
+        import textrnn.tree  # noqa: F401
     try:
         model = keras.models.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for damaged archives

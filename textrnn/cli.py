@@ -148,11 +148,12 @@ def train(
     valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
     task: Annotated[Optional[str], typer.Option(
         help="classify, tag or joint (default: what the data has).")] = None,
-    encoder: Annotated[str, typer.Option(help="lstm, gru, rnn, jordan or cnn.")] = "lstm",
+    encoder: Annotated[str, typer.Option(
+        help="lstm, gru, rnn, jordan, cnn or tree (tree: classification only).")] = "lstm",
     bidirectional: Annotated[Optional[bool], typer.Option(
         "--bidirectional/--unidirectional", help="Read both ways (default for recurrent).")
     ] = None,
-    layers: Annotated[int, typer.Option(help="Stacked encoder layers.")] = 1,
+    layers: Annotated[int, typer.Option(help="Stacked encoder layers (tree: 1).")] = 1,
     units: Annotated[Optional[int], typer.Option(help="Hidden units (CNN: filters per width).")
                      ] = None,
     embedding_dim: Annotated[Optional[int], typer.Option(
@@ -189,6 +190,12 @@ def train(
     ] = False,
     save_on_interrupt: Annotated[bool, typer.Option(
         "--save-on-interrupt", help="On Ctrl-C, save the best model so far.")] = False,
+    plot: Annotated[bool, typer.Option(
+        "--plot", help="Also draw training curves and a confusion matrix (PNG) into --out; "
+        "needs textrnn[plot].")] = False,
+    tensorboard: Annotated[Optional[Path], typer.Option(
+        "--tensorboard", help="Write TensorBoard logs to this directory; needs "
+        "textrnn[tensorboard].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
@@ -201,6 +208,15 @@ def train(
         raise UsageError("--freeze-embeddings needs --embeddings FILE")
     if embedding_dim is not None and embedding_dim < 1:
         raise UsageError("--embedding-dim must be positive")
+    from textrnn import plots
+
+    if plot:
+        plots.check_plotting_available()
+    if tensorboard is not None:
+        plots.check_tensorboard_available()
+        if out.resolve() in (tensorboard.resolve(), *tensorboard.resolve().parents):
+            raise UsageError("--tensorboard DIR must be outside --out (which is replaced at "
+                             "the end of training)")
     corpus, valid_corpus, task = _training_data(data, valid, task, text_col, label_col,
                                                 tags_col, label_sep, encoding, fmt)
     _quiet_tensorflow()
@@ -220,18 +236,34 @@ def train(
     progress = None if quiet else report.TrainingProgress()
     checkpoints = checkpoint.directory_for(out)
     try:
-        model, meta, valid_examples = fit(corpus, valid_corpus, spec, config, progress,
-                                          checkpoints, resume)
+        model, meta, valid_examples = fit(
+            corpus, valid_corpus, spec, config, progress, checkpoints, resume,
+            [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [])
     except KeyboardInterrupt:
         _fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
     if valid_examples:
         meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
-    bundle.save(out, model, meta)
+    bundle.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
     shutil.rmtree(checkpoints, ignore_errors=True)
     if json_out:
         report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
     elif not quiet:
         report.print_train_summary(meta, str(out))
+
+
+def _plotter(meta: dict):
+    """Draws the figures into the model folder before it goes into place; a drawing failure
+    costs the figures, never the trained model."""
+    from textrnn import plots
+    from textrnn.report import err
+
+    def draw(folder: Path) -> None:
+        try:
+            plots.write_plots(folder, meta)
+        except Exception as error:  # matplotlib raises many types; the model matters more
+            err.print(f"[yellow]warning:[/] --plot failed, model saved without figures: {error}")
+
+    return draw
 
 
 def _training_data(data, valid, task, text_col, label_col, tags_col, label_sep, encoding, fmt):
@@ -259,8 +291,8 @@ def _check_task(task: str, corpus) -> None:
 @_handled
 def compare(
     data: Annotated[str, typer.Argument(help="Training data file, or - for stdin.")],
-    encoders: Annotated[str, typer.Option(help="Comma-separated encoders to train.")
-                        ] = "lstm,gru,rnn,jordan,cnn",
+    encoders: Annotated[Optional[str], typer.Option(
+        help="Comma-separated encoders to train (default: all that suit the task).")] = None,
     valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split).")
                      ] = None,
     valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
@@ -274,9 +306,10 @@ def compare(
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ):
     """Train each encoder with the same data, split and seed; one table to choose from."""
-    from textrnn.models import ENCODERS
+    from textrnn.models import ENCODERS, encoders_for
 
-    names = [name.strip() for name in encoders.split(",") if name.strip()]
+    names = [name.strip() for name in (encoders or ",".join(ENCODERS)).split(",")
+             if name.strip()]
     unknown = [name for name in names if name not in ENCODERS]
     if unknown or not names:
         raise UsageError(f"unknown encoder(s) {', '.join(unknown) or '(none)'} "
@@ -286,6 +319,8 @@ def compare(
                          "--valid-split in (0, 1)")
     corpus, valid_corpus, task = _training_data(data, valid, task, text_col, label_col,
                                                 tags_col, label_sep, encoding, fmt)
+    if encoders is None:
+        names = encoders_for(task)
     _quiet_tensorflow()
     from textrnn import bundle, report
     from textrnn.compare import compare as run_compare

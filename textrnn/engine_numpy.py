@@ -43,6 +43,8 @@ Keras masking semantics reproduced here (Keras 3.15, TensorFlow backend, CPU):
 * Masked mean pooling divides by the number of real steps (NaN for an all-padding row, as in
   Keras); MaskedGlobalMaxPooling1D puts -1e9 at padded steps; KimConv zeroes padded steps
   before convolving; Dense, Dropout, Identity and CRF ignore the mask (CRF's output is a copy).
+* TreeEncoder zeroes padded leaves and passes a left child up unchanged when its right sibling
+  is padding, so a row's root is the tree of its real tokens (zeros for an all-padding row).
 
 Speed: float32 throughout. A recurrent layer projects the inputs of all steps in one matmul,
 then does one (B, h) @ (h, G) matmul per step; steps that are padding in every row (the
@@ -88,7 +90,7 @@ class UnsupportedLayer(Exception):
 _ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softmax")
 _IDENTITY_LAYERS = ("Dropout", "SpatialDropout1D", "Identity")
 _MASK_CONSUMERS = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "GlobalAveragePooling1D",
-                   "MaskedGlobalMaxPooling1D", "KimConv")
+                   "MaskedGlobalMaxPooling1D", "KimConv", "TreeEncoder")
 
 
 def export(model) -> tuple[dict, dict[str, np.ndarray]]:
@@ -253,6 +255,10 @@ class _Exporter:
             "kernel": self.weight(f"{layer.name}/char_conv/kernel", layer.conv.kernel),
             "bias": self.weight(f"{layer.name}/char_conv/bias", layer.conv.bias)}
 
+    def _TreeEncoder(self, layer, entry, _):
+        entry["weights"] = {name: self.weight(f"{layer.name}/{name}", getattr(layer, name))
+                            for name in ("leaf_kernel", "leaf_bias", "kernel", "bias")}
+
     def _CRF(self, layer, entry, _):
         names = {role: self.weight(f"{layer.name}/{attr}", getattr(layer, attr))
                  for role, attr in (("transitions", "transitions"),
@@ -345,7 +351,7 @@ def _is_native(keras, op, kind: str) -> bool:
     """The exact Keras or textrnn class the handler was written for (no subclasses)."""
     textrnn_classes = {"KimConv": "textrnn.layers", "MaskedGlobalMaxPooling1D": "textrnn.layers",
                        "CharCNN": "textrnn.layers", "CRF": "textrnn.crf",
-                       "JordanTagger": "textrnn.jordan"}
+                       "JordanTagger": "textrnn.jordan", "TreeEncoder": "textrnn.tree"}
     if kind in textrnn_classes:
         return _is_textrnn(op, textrnn_classes[kind], kind)
     if kind == "NotEqual":
@@ -600,6 +606,27 @@ class NumpyModel:
             features *= (spellings > 0)[..., None]
             per_token = features.max(axis=1)[where.reshape(-1)].reshape(batch, steps, -1)
             return [np.concatenate([words, per_token], axis=-1)]
+        return run, refs
+
+    def _build_TreeEncoder(self, node, config, w, refs):
+        leaf_kernel, leaf_bias, kernel, bias = (w[name] for name in
+                                                ("leaf_kernel", "leaf_bias", "kernel", "bias"))
+        units = bias.shape[0]
+
+        def run(args, mask, inputs):
+            x = args[0]
+            batch, width, _ = x.shape
+            real = np.ones((batch, width), bool) if mask is None else np.asarray(mask, bool)
+            nodes = np.tanh(x @ leaf_kernel + leaf_bias) * real[:, :, None]
+            while nodes.shape[1] > 1:
+                if nodes.shape[1] % 2:  # an odd last node meets a padding right child
+                    nodes = np.pad(nodes, ((0, 0), (0, 1), (0, 0)))
+                    real = np.pad(real, ((0, 0), (0, 1)))
+                pairs = nodes.reshape(batch, -1, 2 * units)
+                composed = np.tanh(pairs @ kernel + bias)
+                nodes = np.where(real[:, 1::2, None], composed, pairs[:, :, :units])
+                real = real[:, ::2]
+            return [nodes[:, 0]]
         return run, refs
 
     def _build_JordanTagger(self, node, config, w, refs):

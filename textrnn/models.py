@@ -18,7 +18,10 @@ class EncoderInfo:
     description: str
     units: int  # default width: hidden units, or filters per width for the CNN
     recurrent: bool = True
-    pooling: str = "mean"  # how the classification head summarises the sequence
+    # How the classification head summarises the sequence; "root": the encoder already gives
+    # one vector per sentence.
+    pooling: str = "mean"
+    tags: bool = True  # can label every token (slot filling)
 
 
 ENCODERS: dict[str, EncoderInfo] = {
@@ -28,7 +31,15 @@ ENCODERS: dict[str, EncoderInfo] = {
     "jordan": EncoderInfo("Jordan network: the previous output is the memory", 128),
     "cnn": EncoderInfo("Kim-style CNN: parallel convolutions of widths 3/4/5", 100,
                        recurrent=False, pooling="max"),
+    "tree": EncoderInfo("recursive network over a balanced binary tree: one shared layer "
+                        "composes adjacent nodes, level by level, up to the root", 128,
+                        recurrent=False, pooling="root", tags=False),
 }
+
+
+def encoders_for(task: str) -> list[str]:
+    """The encoders that can be trained for `task`: all of them classify, not all tag."""
+    return [name for name, info in ENCODERS.items() if task == "classify" or info.tags]
 
 
 @dataclass
@@ -69,6 +80,12 @@ def check_spec(spec: ModelSpec) -> None:
         raise UsageError("--layers, --units and --embedding-dim must be positive")
     if not 0 <= spec.dropout < 1:
         raise UsageError("--dropout must be in [0, 1)")
+    if not ENCODERS[spec.encoder].tags and spec.task != "classify":
+        raise UsageError(f"the {spec.encoder} encoder builds one vector per sentence: it "
+                         "classifies, it does not tag (choose another --encoder, or --task "
+                         "classify)")
+    if spec.encoder == "tree" and spec.layers > 1:
+        raise UsageError("the tree encoder is one recursive layer: drop --layers")
     if spec.bidirectional and not ENCODERS[spec.encoder].recurrent:
         raise UsageError(f"--bidirectional does not apply to the '{spec.encoder}' encoder")
     if spec.jordan_tagger and (spec.bidirectional or spec.layers > 1 or spec.crf):
@@ -129,6 +146,10 @@ def _encoder(spec: ModelSpec, x):
 
     from textrnn.layers import KimConv
 
+    if spec.encoder == "tree":
+        from textrnn.tree import TreeEncoder
+
+        return TreeEncoder(spec.units, name="tree")(x)
     for index in range(spec.layers):
         if index:
             x = layers.Dropout(spec.dropout)(x)
@@ -147,7 +168,10 @@ def _sentence_head(spec: ModelSpec, sequence):
 
     from textrnn.layers import MaskedGlobalMaxPooling1D
 
-    if ENCODERS[spec.encoder].pooling == "max":
+    pooling = ENCODERS[spec.encoder].pooling
+    if pooling == "root":  # the tree's root is already the sentence vector
+        pooled = sequence
+    elif pooling == "max":
         pooled = MaskedGlobalMaxPooling1D(name="max_pool")(sequence)
     else:
         # Keras' average pooling honours the embedding mask: a mean over the real tokens.
@@ -171,9 +195,15 @@ def _tag_head(spec: ModelSpec, sequence):
 
 
 def textbook_params(layer) -> tuple[int, str] | None:
-    """The parameter count of a recurrent layer by the textbook formula, and the formula."""
+    """The parameter count of a recurrent (or the recursive) layer by the textbook formula,
+    and the formula."""
     from keras import layers
 
+    from textrnn.tree import TreeEncoder
+
+    if isinstance(layer, TreeEncoder):  # leaf projection V (x -> h), composition W (2h -> h)
+        h, x = layer.units, layer.leaf_kernel.shape[0]
+        return h * (x + 1) + h * (2 * h + 1), f"h(x+1) + h(2h+1), h={h}, x={x}"
     if isinstance(layer, layers.Bidirectional):
         inner = textbook_params(layer.forward_layer)
         return (2 * inner[0], f"2 x [{inner[1]}]") if inner else None

@@ -270,11 +270,13 @@ def set_seeds(seed: int) -> None:
 
 
 def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: TrainConfig,
-          progress=None, checkpoint_dir: Path | None = None, resume: bool = False):
+          progress=None, checkpoint_dir: Path | None = None, resume: bool = False,
+          extra_callbacks: list = ()):
     """Fit a model; returns (keras model, metadata dict for textrnn.json, validation examples).
 
     `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
     With `checkpoint_dir`, every epoch is checkpointed there; `resume` continues from it.
+    `extra_callbacks` (e.g. TensorBoard) run after the validation score, so they see val_score.
     """
     check_spec(spec)
     if config.class_weight and (spec.task != "classify" or corpus.multilabel):
@@ -318,12 +320,12 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
         "metrics": {},
     }
     meta["training"] = _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress,
-                            checkpoint_dir, resume)
+                            checkpoint_dir, resume, extra_callbacks)
     return model, meta, prepared.valid_examples
 
 
 def _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress, checkpoint_dir,
-         resume) -> dict:
+         resume, extra_callbacks=()) -> dict:
     """model.fit with the callbacks we rely on; returns the training figures for textrnn.json."""
     from textrnn import checkpoint
 
@@ -351,6 +353,7 @@ def _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress, ch
     if checkpoint_dir is not None:
         callbacks.append(checkpoint.EpochCheckpoint(
             checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
+    callbacks.extend(extra_callbacks)
     if progress is not None:
         callbacks.append(_progress_callback(progress, config.epochs, steps))
     started = time.perf_counter()
