@@ -6,11 +6,14 @@ user runs it; fastText runs through its Python module (fasttext-wheel). Writes a
 A dataset that fails is recorded in the report with its error; the others still run.
 `predict` adds the "Prediction speed" section: the default SNIPS joint model on the NumPy and
 Keras engines (single sentence, 100k-line batch, peak RSS of a 1M-line stream, share of FP32
-peak) beside fastText.
+peak) beside fastText. `encoders` trains every textrnn encoder with its defaults on TREC
+(classification) and SNIPS (joint), scored on test; `typos` scores the default SNIPS joint model,
+and the same without character features, on the clean test set and on one with seeded typos.
 
     .venv/bin/python bench/run.py --out docs/benchmarks.md
     .venv/bin/python bench/run.py --only trec --epochs 2      # a quick check
     .venv/bin/python bench/run.py --only snips-joint,predict --epochs 1 --out /tmp/b.md
+    .venv/bin/python bench/run.py --only encoders,typos --epochs 1 --limit 200 --out /tmp/b.md
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ("trec", "snips", "snips-joint", "tnews", "predict")  # the order they run in
+# the order they run in; encoders and typos reuse trec's and snips-joint's models when they ran
+DATASETS = ("trec", "snips", "snips-joint", "tnews", "predict", "encoders", "typos")
 SEED = 13
 SINGLE_RUNS = 5  # single-sentence predict: median of this many cold runs
 WARM_LINES = 10_000  # lines fed to the predictor to estimate warm (start-up free) throughput
@@ -116,6 +120,32 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def data_file(args, work: Path, folder: str, split: str) -> Path:
+    """DATA_DIR/FOLDER/SPLIT.csv; with --limit N, a seeded sample of N of its rows (kept in
+    file order) written under WORK, for quick checks."""
+    path = args.data_dir / folder / f"{split}.csv"
+    if not args.limit:
+        return path
+    rows = read_csv(path)
+    if len(rows) <= args.limit:
+        return path
+    keep = sorted(random.Random(SEED).sample(range(len(rows)), args.limit))
+    return write_csv(work / f"limit{args.limit}-{folder}-{split}.csv", [rows[i] for i in keep])
+
+
+def snips_files(args, work: Path) -> tuple[Path, Path, Path]:
+    """SNIPS train, dev and test."""
+    return tuple(data_file(args, work, "snips", split) for split in ("train", "dev", "test"))
+
+
 def write_lines(path: Path, lines: list[str]) -> Path:
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(one_line(line) + "\n" for line in lines)
@@ -143,15 +173,20 @@ def ft_text(text: str) -> str:
 
 
 def bench_textrnn(name: str, work: Path, train: Path, test: Path, train_args: list[str],
-                  args, dev: Path | None = None) -> dict:
-    """Train with the CLI, evaluate on test (and dev), time batch and single predictions."""
+                  args, dev: Path | None = None, epochs: int | None = None) -> dict:
+    """Train with the CLI, evaluate on test (and dev), time batch and single predictions.
+    `epochs` (default: --epochs) goes to `textrnn train --epochs`. A model this run has already
+    trained with the same command, and scored on the same test file, is reused as it is."""
     exe = textrnn_exe()
+    epochs = args.epochs if epochs is None else epochs
+    epoch_args = [] if epochs is None else ["--epochs", str(epochs)]
+    key = shlex.join(str(c) for c in [train, *train_args, *epoch_args, "test", test])
+    if key in args.trained:
+        return reused_row(name, args.trained[key], exe, dev)
     model = work / f"textrnn-{name}"
     if model.exists():
         shutil.rmtree(model)
-    cmd = [exe, "train", train, *train_args, "--out", model, "--quiet", "--json"]
-    if args.epochs is not None:
-        cmd += ["--epochs", str(args.epochs)]
+    cmd = [exe, "train", train, *train_args, "--out", model, "--quiet", "--json", *epoch_args]
     log(f"{name}: textrnn train ({shlex.join(str(c) for c in cmd[1:])})")
     source = source_state()
     train_wall, summary = run_json(cmd, TRAIN_TIMEOUT)
@@ -159,20 +194,20 @@ def bench_textrnn(name: str, work: Path, train: Path, test: Path, train_args: li
     log(f"{name}: trained in {train_wall:.1f} s wall, {training.get('epochs_run')} epochs "
         f"(best {training.get('best_epoch')})")
     result = {
+        "name": name,
         "command": shlex.join(["textrnn", *(str(c) for c in cmd[1:])]),
+        "model_dir": str(model),
         "train_wall_seconds": train_wall,
         "training": {k: v for k, v in training.items() if k != "history"},
         "history": training.get("history"),
         "model": summary.get("model"),
         "valid_metrics": _slim(summary.get("metrics") or {}),
     }
-    _, test_metrics = run_json([exe, "eval", test, "--model", model, "--json"], PREDICT_TIMEOUT)
-    result["test"] = _slim(test_metrics)
+    result.update(model_info(exe, model))
+    result["test"] = textrnn_eval(exe, test, model)
     log(f"{name}: test {_headline(result['test'])}")
     if dev is not None:
-        _, dev_metrics = run_json([exe, "eval", dev, "--model", model, "--json"],
-                                  PREDICT_TIMEOUT)
-        result["dev"] = _slim(dev_metrics)
+        result["dev"] = textrnn_eval(exe, dev, model)
         log(f"{name}: dev {_headline(result['dev'])}")
     result["predict"] = time_textrnn_predict(name, exe, model, work, test)
     result["source"] = source
@@ -180,7 +215,32 @@ def bench_textrnn(name: str, work: Path, train: Path, test: Path, train_args: li
     if after["source_sha256"] != source["source_sha256"]:
         result["source_after"] = after
         log(f"{name}: warning: textrnn's source changed while this row ran")
+    args.trained[key] = result
     return result
+
+
+def reused_row(name: str, row: dict, exe: str, dev: Path | None) -> dict:
+    """A row this run already has (same training command and test file), for another table;
+    scored on dev too if asked and not yet done."""
+    log(f"{name}: the same model as the {row['name']} row of this run ({row['model_dir']}); "
+        "not trained again")
+    out = {**row, "reused_from": row["name"]}
+    if dev is not None and "dev" not in out:
+        out["dev"] = textrnn_eval(exe, dev, Path(row["model_dir"]))
+    return out
+
+
+def textrnn_eval(exe: str, data: Path, model: Path) -> dict:
+    """`textrnn eval DATA --json`, without the per-class tables."""
+    return _slim(run_json([exe, "eval", data, "--model", model, "--json"], PREDICT_TIMEOUT)[1])
+
+
+def model_info(exe: str, model: Path) -> dict:
+    """Parameter count (the sum of `textrnn info --json`'s layer table) and the engines the
+    saved model has."""
+    _, info = run_json([exe, "info", "--model", model, "--json"], PREDICT_TIMEOUT)
+    return {"parameters": sum(int(layer.get("params") or 0) for layer in info.get("layers", [])),
+            "engine": info.get("engine")}
 
 
 def time_textrnn_predict(name: str, exe: str, model: Path, work: Path, test: Path) -> dict:
@@ -386,8 +446,7 @@ def bench_classification(args, work: Path, name: str, folder: str, evaluate_on: 
                          validation: list, label: str = "label") -> dict:
     """textrnn and fastText on one classification set: train on train.csv, score on
     `evaluate_on` (test.csv, or dev.csv where the test labels are not public)."""
-    data = args.data_dir / folder
-    train, test = data / "train.csv", data / f"{evaluate_on}.csv"
+    train, test = data_file(args, work, folder, "train"), data_file(args, work, folder, evaluate_on)
     rows: dict = {}
     attempt(rows, "textrnn", bench_textrnn, name, work, train, test, validation, args)
     attempt(rows, "fastText", bench_fasttext_classify, name, work, read_csv(train),
@@ -401,7 +460,7 @@ def bench_trec(args, work: Path) -> dict:
 
 
 def bench_snips(args, work: Path) -> dict:
-    dev = args.data_dir / "snips" / "dev.csv"
+    dev = data_file(args, work, "snips", "dev")
     return bench_classification(args, work, "snips", "snips", "test",
                                 ["--valid", dev, "--task", "classify"], label="intent")
 
@@ -484,8 +543,7 @@ def time_ft_joint_predict(tagger, intent_model, texts: list[str],
 
 
 def bench_snips_joint(args, work: Path) -> dict:
-    data = args.data_dir / "snips"
-    train, dev, test = data / "train.csv", data / "dev.csv", data / "test.csv"
+    train, dev, test = snips_files(args, work)
     rows: dict = {}
     attempt(rows, "textrnn", bench_textrnn, "snips-joint", work, train, test, ["--valid", dev],
             args, dev=dev)
@@ -935,8 +993,7 @@ def target_verdict(row: dict | None) -> dict:
 def bench_predict(args, work: Path) -> dict:
     """Prediction speed of the default SNIPS joint model, NumPy and Keras engines, beside
     fastText: single sentence, batch throughput, peak RSS of a long stream, share of FP32 peak."""
-    data = args.data_dir / "snips"
-    train, dev, test = data / "train.csv", data / "dev.csv", data / "test.csv"
+    train, dev, test = snips_files(args, work)
     exe = textrnn_exe()
     texts = [one_line(row["text"]) for row in read_csv(test)]
     train_rows = read_csv(train)
@@ -977,14 +1034,197 @@ def bench_predict(args, work: Path) -> dict:
             "flops": flops, "cpu": cpu, "targets": verdict, "test": str(test)}
 
 
+# ----------------------------------------------------------------------------- encoders
+
+ENCODER_EPOCHS = None  # --epochs for the encoder table when none is given (None: textrnn's)
+CLASSIFY_ONLY = {"tree"}  # encoders with no per-token output: no SNIPS (joint) row
+DEFAULT_ENCODERS = ("lstm", "gru", "rnn", "jordan", "cnn")
+# The installed textrnn's encoders (textrnn.models.ENCODERS, in its order) and `textrnn
+# train`'s default one, asked in a fresh process: the code may have changed since this started.
+ENCODER_PROBE = ("import inspect, json\n"
+                 "from textrnn.cli import train\n"
+                 "from textrnn.models import ENCODERS\n"
+                 "default = inspect.signature(train).parameters['encoder'].default\n"
+                 "print(json.dumps({'encoders': list(ENCODERS), 'default': default}))\n")
+
+
+def installed_encoders() -> tuple[list[str], str]:
+    """(encoder names, the default encoder) of the installed textrnn."""
+    try:
+        _, found = run_json([sys.executable, "-c", ENCODER_PROBE], 120)
+        return list(found["encoders"]), str(found["default"])
+    except (BenchError, KeyError, TypeError) as error:
+        log(f"encoders: could not list textrnn's encoders ({str(error).splitlines()[0]}); "
+            f"using {', '.join(DEFAULT_ENCODERS)}")
+        return list(DEFAULT_ENCODERS), DEFAULT_ENCODERS[0]
+
+
+def bench_encoders(args, work: Path) -> dict:
+    """Every encoder with its defaults, through `textrnn train [--encoder E]` and `textrnn
+    eval`: TREC classification and SNIPS joint intent + slots, scored on test. The default
+    encoder's rows are the trec and snips-joint rows when this run has them."""
+    encoders, default = installed_encoders()
+    epochs = args.epochs if args.epochs is not None else ENCODER_EPOCHS
+    snips_train, snips_dev, snips_test = snips_files(args, work)
+    plans = {"trec": (data_file(args, work, "trec", "train"), data_file(args, work, "trec", "test"),
+                      ["--valid-split", "0.1"]),
+             "snips": (snips_train, snips_test, ["--valid", snips_dev])}
+    rows: dict = {}
+    skipped = {}
+    for data, (train, test, base) in plans.items():
+        for encoder in encoders:
+            if data == "snips" and encoder in CLASSIFY_ONLY:
+                skipped[encoder] = "classification only"
+                continue
+            train_args = base + ([] if encoder == default else ["--encoder", encoder])
+            attempt(rows, f"{data} {encoder}", bench_textrnn, f"encoders-{data}-{encoder}", work,
+                    train, test, train_args, args, epochs=epochs)
+    return {"rows": rows, "encoders": encoders, "default_encoder": default,
+            "skipped_on_snips": skipped, "epochs": epochs,
+            "epochs_from": "--epochs" if args.epochs is not None else "ENCODER_EPOCHS",
+            "metrics": {"trec": ["accuracy", "macro_f1"],
+                        "snips": ["intent_accuracy", "slot_f1", "frame_accuracy"]},
+            "data": {data: {"train": str(train), "test": str(test)}
+                     for data, (train, test, _) in plans.items()}}
+
+
+# ----------------------------------------------------------------------------- typos
+
+TYPO_RATE = 0.1  # chance that an eligible word gets one typo
+TYPO_MIN_LETTERS = 4  # eligible: a word of at least this many letters a-z and nothing else
+TYPO_KINDS = ("swap", "delete", "substitute", "insert")
+KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def keyboard_neighbours() -> dict[str, str]:
+    """For each letter, the letters on the keys around it on a QWERTY keyboard (each row sits
+    half a key to the right of the one above)."""
+    where = {key: (r, c) for r, row in enumerate(KEYBOARD) for c, key in enumerate(row)}
+    near = {}
+    for key, (r, c) in where.items():
+        spots = [(r, c - 1), (r, c + 1), (r - 1, c), (r - 1, c + 1), (r + 1, c - 1), (r + 1, c)]
+        near[key] = "".join(KEYBOARD[i][j] for i, j in spots
+                            if 0 <= i < len(KEYBOARD) and 0 <= j < len(KEYBOARD[i]))
+    return near
+
+
+NEIGHBOURS = keyboard_neighbours()
+
+
+def add_typo(word: str, rng: random.Random) -> tuple[str, str]:
+    """One typo in a word of letters a-z: swap two adjacent (different) letters, delete a
+    letter, replace one by a neighbouring key's, or insert a neighbouring key's letter after
+    one. Letters only, so the word stays one word (and one textrnn token)."""
+    kind = rng.choice(TYPO_KINDS)
+    pairs = [i for i in range(len(word) - 1) if word[i] != word[i + 1]]
+    if kind == "swap" and not pairs:
+        kind = "substitute"
+    if kind == "swap":
+        i = rng.choice(pairs)
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:], kind
+    i = rng.randrange(len(word))
+    if kind == "delete":
+        return word[:i] + word[i + 1:], kind
+    letter = rng.choice(NEIGHBOURS[word[i]])
+    if kind == "substitute":
+        return word[:i] + letter + word[i + 1:], kind
+    return word[:i + 1] + letter + word[i + 1:], kind
+
+
+def with_typos(rows: list[dict], train_words: set[str]) -> tuple[list[dict], dict]:
+    """The rows with seeded typos in their text (tags and intent untouched), and counts."""
+    rng = random.Random(SEED)
+    eligible = re.compile(rf"[a-z]{{{TYPO_MIN_LETTERS},}}")
+    out, kinds, examples = [], dict.fromkeys(TYPO_KINDS, 0), []
+    words = candidates = changed = sentences = known = 0
+    for row in rows:
+        noisy = []
+        for word in row["text"].split():
+            words += 1
+            if eligible.fullmatch(word):
+                candidates += 1
+                if rng.random() < TYPO_RATE:
+                    word, kind = add_typo(word, rng)
+                    kinds[kind] += 1
+                    changed += 1
+                    known += word in train_words
+            noisy.append(word)
+        text = " ".join(noisy)
+        if text != one_line(row["text"]):
+            sentences += 1
+            if len(examples) < 5:
+                examples.append({"clean": one_line(row["text"]), "typos": text})
+        out.append({**row, "text": text})
+    check_alignment(rows, out)
+    stats = {"rate": TYPO_RATE, "min_letters": TYPO_MIN_LETTERS, "seed": SEED,
+             "sentences": len(rows), "sentences_changed": sentences, "words": words,
+             "eligible_words": candidates, "words_changed": changed,
+             "fraction_of_words_changed": changed / words if words else None,
+             "fraction_of_eligible_changed": changed / candidates if candidates else None,
+             "kinds": kinds, "typos_that_are_training_words": known, "examples": examples}
+    return out, stats
+
+
+def check_alignment(clean: list[dict], noisy: list[dict]) -> None:
+    """Each typo'd text has one word per tag, and textrnn's tokenizer maps its tokens onto the
+    words exactly as it does the clean text's: the gold tags still line up."""
+    from textrnn.text import Tokenizer, token_words
+
+    tokenizer = Tokenizer()
+
+    def mapping(text: str) -> list[int]:
+        words = text.split()
+        return token_words(words, tokenizer.tokenize(" ".join(words))[1])
+
+    for line, (a, b) in enumerate(zip(clean, noisy), start=2):
+        if len(b["text"].split()) != len(b["tags"].split()) or \
+                mapping(a["text"]) != mapping(b["text"]):
+            raise BenchError(f"typos broke the word/tag alignment of test row {line}: "
+                             f"{a['text']!r} -> {b['text']!r}")
+
+
+# row -> (model name under WORK, options after `--valid dev.csv`)
+TYPO_MODELS = {"textrnn": ("typos", []),
+               "textrnn --no-char-features": ("typos-no-char-features", ["--no-char-features"])}
+
+
+def bench_typos(args, work: Path) -> dict:
+    """The default SNIPS joint model (character features on) and the same without them, on the
+    clean test set and on a copy with seeded typos. The default model is the snips-joint row's
+    (or the encoder table's) when this run trained it with the same command."""
+    train, dev, test = snips_files(args, work)
+    train_words = {word for row in read_csv(train) for word in row["text"].split()}
+    noisy, stats = with_typos(read_csv(test), train_words)
+    noisy_test = write_csv(work / "snips-test-typos.csv", noisy)
+    log(f"typos: {stats['words_changed']} of {stats['words']} test words changed "
+        f"({100 * stats['fraction_of_words_changed']:.1f}%), {noisy_test}")
+    exe = textrnn_exe()
+    rows: dict = {}
+    for kind, (name, extra) in TYPO_MODELS.items():
+        attempt(rows, kind, typo_row, name, exe, work, train, dev, test, noisy_test, extra, args)
+    return {"rows": rows, "typos": stats, "test": str(test), "typo_test": str(noisy_test),
+            "metrics": ["slot_f1", "intent_accuracy", "frame_accuracy"]}
+
+
+def typo_row(name: str, exe: str, work: Path, train: Path, dev: Path, test: Path,
+             noisy_test: Path, extra: list[str], args) -> dict:
+    row = bench_textrnn(name, work, train, test, ["--valid", dev, *extra], args)
+    row = {**row, "typo_test": textrnn_eval(exe, noisy_test, Path(row["model_dir"]))}
+    log(f"{name}: test with typos {_headline(row['typo_test'])}")
+    return row
+
+
 BENCHES = {"trec": bench_trec, "snips": bench_snips, "snips-joint": bench_snips_joint,
-           "tnews": bench_tnews, "predict": bench_predict}
+           "tnews": bench_tnews, "predict": bench_predict, "encoders": bench_encoders,
+           "typos": bench_typos}
 TITLES = {
     "trec": "TREC question classification (6 coarse classes; train 5452, test 500)",
     "snips": "SNIPS intent classification (7 intents; train 13084, dev 700, test 700)",
     "snips-joint": "SNIPS joint intent detection and slot filling (39 slot types)",
     "tnews": "TNEWS Chinese news titles (CLUE, 15 classes; train 53360, evaluated on dev 10000)",
     "predict": "Prediction speed (default SNIPS joint model)",
+    "encoders": "Encoders on TREC and SNIPS (test set)",
+    "typos": "Typos in the SNIPS test sentences (character features on and off)",
 }
 SETUP = {
     "trec": "textrnn holds out a stratified 10% of train for early stopping (`--valid-split "
@@ -1095,10 +1335,15 @@ def row_label(kind: str, row: dict) -> str:
     spec = row.get("model")
     if not kind.startswith("textrnn") or not isinstance(spec, dict):
         return kind
+    return f"{kind} ({architecture(spec)})"
+
+
+def architecture(spec: dict) -> str:
+    """BiLSTM+CRF, CNN, JORDAN, softmax tags, ... from a model spec."""
     arch = ("Bi" if spec.get("bidirectional") else "") + str(spec.get("encoder", "?")).upper()
     if spec.get("task") in ("tag", "joint"):
         arch += "+CRF" if spec.get("crf") else ", softmax tags"
-    return f"{kind} ({arch})"
+    return arch
 
 
 def crf_pair(rows: dict) -> tuple[dict, dict] | None:
@@ -1256,6 +1501,244 @@ def predict_section(result: dict) -> list[str]:
     return lines
 
 
+ENCODER_DATA = {
+    "trec": ("TREC", "classification, 6 classes: `textrnn train trec/train.csv --valid-split "
+                     "0.1 [--encoder E]`, scored on `trec/test.csv`"),
+    "snips": ("SNIPS", "joint intent + slots: `textrnn train snips/train.csv --valid "
+                       "snips/dev.csv [--encoder E]`, scored on `snips/test.csv`"),
+}
+ENCODER_KEYS = {"trec": "accuracy", "snips": "slot_f1"}  # the figure the reading ranks by
+
+
+def ok_rows(rows: dict, prefix: str = "") -> dict:
+    return {kind: row for kind, row in rows.items()
+            if kind.startswith(prefix) and "error" not in row}
+
+
+def engine_name(row: dict) -> str:
+    engine = row.get("engine") or {}
+    return "NumPy" if engine.get("numpy") else f"Keras ({engine.get('reason', 'no NumPy export')})"
+
+
+def encoders_section(result: dict) -> list[str]:
+    """The encoder table: one block of rows per dataset, on the test set."""
+    rows, default = result["rows"], result.get("default_encoder")
+    maxima = sorted({(row.get("training") or {}).get("epochs") for row in ok_rows(rows).values()}
+                    - {None})
+    most = "/".join(str(m) for m in maxima) or "?"
+    capped = {None: " (textrnn's default)",
+              "--epochs": f" (`--epochs {result.get('epochs')}` given to bench/run.py)",
+              "ENCODER_EPOCHS": f" (`--epochs {result.get('epochs')}`: capped for this table "
+                                "to bound its run time; the default is 40)"}
+    capped = capped[result.get("epochs_from") if result.get("epochs") is not None else None]
+    lines = [
+        f"Every encoder of the installed textrnn (`textrnn.models.ENCODERS`: "
+        f"{', '.join(result.get('encoders', []))}) trained with textrnn's defaults for it, "
+        "nothing else changed: recurrent encoders read both ways, and slot filling adds "
+        "character features and a CRF (the Jordan tagger decodes left to right with softmax "
+        "tags), as each row's *model* column says. Seed 13, early stopping (patience 4) on the "
+        f"validation data, at most {most} epoch(s){capped}. Every figure is `textrnn eval` on "
+        "the **test** set, like the rest of this report (`textrnn compare` would score on the "
+        f"validation data). The `{default}` rows are textrnn's default model: the trec and "
+        "snips-joint rows above when they ran in the same run (same command; not trained "
+        "again). *Parameters*: the sum of `textrnn info --json`'s layer table; *fit*: Keras "
+        "`fit` seconds; *predict sent/s*: as in the tables above (*warm*: 10,000 lines through "
+        "`textrnn predict` minus the one-sentence time; *batch*: the test sentences in one cold "
+        "process), on the engine `textrnn predict` picks.",
+        "",
+    ]
+    for data, (title, how) in ENCODER_DATA.items():
+        block = {kind: row for kind, row in rows.items() if kind.split()[0] == data}
+        if not block:
+            continue
+        metrics = result["metrics"][data]
+        head = ["encoder", "model", *(f"{METRIC_NAMES[m]} (test, %)" for m in metrics),
+                "parameters", "fit (s)", "training wall (s)", "epochs", "predict sent/s (warm)",
+                "predict sent/s (batch, CLI)", "engine"]
+        sizes = {row["predict"].get("sentences") for row in ok_rows(block).values()} - {None}
+        how += f" ({'/'.join(str(n) for n in sizes)} sentences)" if sizes else ""
+        lines += [f"**{title}** ({how})", "", "| " + " | ".join(head) + " |",
+                  "|" + " --- |" * len(head)]
+        for kind, row in block.items():
+            encoder = kind.split(maxsplit=1)[1]
+            if "error" in row:
+                lines.append(f"| {encoder} | failed: {row['error'].splitlines()[0]} |")
+                continue
+            if encoder == default:
+                encoder += (f" (default; the {row['reused_from']} row's model)"
+                            if row.get("reused_from") else " (default)")
+            f = row_figures("textrnn", row)
+            cells = [encoder, architecture(row.get("model") or {}),
+                     *(pct(row.get("test", {}).get(m)) for m in metrics),
+                     num(row.get("parameters"), 0), num(f["fit_seconds"]), num(f["train_wall"]),
+                     f["epochs"], num(f["warm_sps"], 0), num(f["cold_sps"], 0), engine_name(row)]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    for encoder, why in (result.get("skipped_on_snips") or {}).items():
+        lines += [f"`{encoder}`: no SNIPS row ({why}).", ""]
+    return lines + failures(rows)
+
+
+def failures(rows: dict, labels: dict | None = None) -> list[str]:
+    """Each failed row's error in full."""
+    lines = []
+    for kind, row in rows.items():
+        if "error" in row:
+            lines += [f"{(labels or {}).get(kind, kind)} failed:", "", "```", row["error"], "```",
+                      ""]
+    return lines
+
+
+def encoders_reading(result: dict) -> str:
+    """Best and worst encoder per dataset, the default's place, and the cost figures."""
+    default, parts = result.get("default_encoder"), []
+    for data, (title, _) in ENCODER_DATA.items():
+        rows = ok_rows(result["rows"], data + " ")
+        key = ENCODER_KEYS[data]
+        ranked = sorted(((row["test"].get(key), kind.split()[1], row) for kind, row in rows.items()
+                         if isinstance(row.get("test", {}).get(key), float)),
+                        key=lambda item: -item[0])
+        if not ranked:
+            continue
+        order = [name for _, name, _ in ranked]
+        text = (f"on {title}, {METRIC_NAMES[key]} runs from {pct(ranked[0][0])} "
+                f"({ranked[0][1]}) down to {pct(ranked[-1][0])} ({ranked[-1][1]})")
+        if default in order:
+            text += (f", the default {default} {'first' if order[0] == default else ''}"
+                     f"{'' if order[0] == default else 'ranked ' + str(order.index(default) + 1)}"
+                     f" of {len(order)}")
+        if data == "snips":
+            intents = [(row["test"].get("intent_accuracy"), name) for _, name, row in ranked]
+            intents = sorted(i for i in intents if isinstance(i[0], float))
+            if intents:
+                text += (f" (intent accuracy {pct(intents[0][0])} for {intents[0][1]} to "
+                         f"{pct(intents[-1][0])} for {intents[-1][1]})")
+        warm = sorted((row["predict"].get("warm_sentences_per_second") or 0, name)
+                      for _, name, row in ranked)
+        size = sorted((row.get("parameters") or 0, name) for _, name, row in ranked)
+        fit = sorted(((row.get("training") or {}).get("seconds") or 0, name)
+                     for _, name, row in ranked)
+        text += (f"; warm prediction {num(warm[0][0], 0)} ({warm[0][1]}) to "
+                 f"{num(warm[-1][0], 0)} sent/s ({warm[-1][1]}), {num(size[0][0], 0)} "
+                 f"({size[0][1]}) to {num(size[-1][0], 0)} parameters ({size[-1][1]}), "
+                 f"{num(fit[0][0])} ({fit[0][1]}) to {num(fit[-1][0])} s of fitting "
+                 f"({fit[-1][1]})")
+        parts.append(text)
+    if not parts:
+        return "- **encoders**: no encoder finished; see the table."
+    skipped = ", ".join(result.get("skipped_on_snips") or {})
+    return ("- **encoders**: " + "; ".join(parts) + ". "
+            + (f"{skipped} classifies only, so it has no SNIPS row. " if skipped else "")
+            + "One seed per encoder, and test sets of a few hundred sentences (one TREC "
+            "question of 500 is 0.2 points): gaps of a point or less are within what another "
+            "seed would move, so read the table for large differences and for cost "
+            "(parameters, time).")
+
+
+def typo_label(kind: str, row: dict) -> str:
+    spec = row.get("model") or {}
+    chars = "character features" if spec.get("char_features") else "no character features"
+    label = f"{kind} ({architecture(spec)}, {chars})" if spec else kind
+    if row.get("reused_from"):
+        label += f"; the {row['reused_from']} row's model"
+    return label
+
+
+def typos_section(result: dict) -> list[str]:
+    """How the typos were made and applied, then clean vs typos for both models."""
+    s = result.get("typos") or {}
+    kinds = ", ".join(f"{k} {v}" for k, v in (s.get("kinds") or {}).items())
+    example = (s.get("examples") or [{}])[0]
+    lines = [
+        f"Typos in the SNIPS test sentences only (`{result.get('typo_test')}`); training and "
+        f"dev stay clean. Seeded (`random.Random({s.get('seed')})`, in file order): every word "
+        f"of at least {s.get('min_letters')} letters a-z (words with digits, apostrophes or "
+        f"accents are left alone) gets, with probability {s.get('rate')}, one typo of four "
+        "equally likely kinds: two adjacent different letters swapped, a letter deleted, a "
+        "letter replaced by one on a neighbouring QWERTY key, or a neighbouring key's letter "
+        "inserted after a letter. Only letters change, so no word is split or merged: every "
+        "sentence keeps one word per gold tag, and textrnn's tokenizer maps its tokens onto the "
+        "words exactly as for the clean sentence (checked for every row).",
+        "",
+        f"Applied: {s.get('words_changed')} of {s.get('words')} words changed "
+        f"(**{pct(s.get('fraction_of_words_changed'))}%** of all words, "
+        f"{pct(s.get('fraction_of_eligible_changed'))}% of the {s.get('eligible_words')} "
+        f"eligible ones), in {s.get('sentences_changed')} of {s.get('sentences')} sentences; "
+        f"{kinds}; {s.get('typos_that_are_training_words')} of the changed words happen to be "
+        "other words of the training set. E.g. "
+        f"\"{example.get('clean')}\" → \"{example.get('typos')}\".",
+        "",
+        "Both models are the default joint model's command (`textrnn train snips/train.csv "
+        "--valid snips/dev.csv`), the second with `--no-char-features`; the same model is "
+        "scored by `textrnn eval` on the clean and the typo test file.",
+        "",
+    ]
+    head = ["model", "slot F1 clean (%)", "slot F1 typos (%)", "change", "intent acc. clean (%)",
+            "intent acc. typos (%)", "change", "frame acc. clean (%)", "frame acc. typos (%)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for kind, row in result["rows"].items():
+        if "error" in row:
+            lines.append(f"| {kind} | failed: {row['error'].splitlines()[0]} |")
+            continue
+        clean, noisy = row.get("test") or {}, row.get("typo_test") or {}
+        cells = [typo_label(kind, row)]
+        for key in ("slot_f1", "intent_accuracy"):
+            cells += [pct(clean.get(key)), pct(noisy.get(key)), points(noisy.get(key),
+                                                                      clean.get(key))]
+        cells += [pct(clean.get("frame_accuracy")), pct(noisy.get("frame_accuracy"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""] + failures(result["rows"])
+
+
+def points(a, b) -> str:
+    """a - b in percentage points, signed."""
+    if not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+        return "–"
+    return f"{100 * (a - b):+.2f}"
+
+
+def typos_reading(result: dict) -> str:
+    rows, s = ok_rows(result["rows"]), result.get("typos") or {}
+    chars, plain = rows.get("textrnn"), rows.get("textrnn --no-char-features")
+    if not chars or not plain:
+        return "- **typos**: a model failed; see the table."
+
+    def score(row, split, key="slot_f1"):
+        return (row.get(split) or {}).get(key)
+
+    def hit(row, key):  # typos minus clean
+        return points(score(row, "typo_test", key), score(row, "test", key))
+
+    def lead(split):  # character features minus none
+        return points(score(chars, split), score(plain, split))
+
+    text = (f"- **typos**: with {pct(s.get('fraction_of_words_changed'))}% of the test words "
+            f"misspelt, slot F1 moves by {hit(chars, 'slot_f1')} points with character "
+            f"features and by {hit(plain, 'slot_f1')} without them; intent accuracy by "
+            f"{hit(chars, 'intent_accuracy')} and {hit(plain, 'intent_accuracy')}. The "
+            f"character features' lead in slot F1 is {lead('test')} points on clean test and "
+            f"{lead('typo_test')} with typos")
+    changed = s.get("words_changed") or 0
+    unknown = changed - (s.get("typos_that_are_training_words") or 0)
+    gaps = [(score(chars, split) or 0) - (score(plain, split) or 0)
+            for split in ("test", "typo_test")]
+    if gaps[1] > gaps[0] + 0.005:
+        text += ", so they do make the tagger more robust to misspelt words"
+    elif gaps[1] < gaps[0] - 0.005:
+        text += ", so here they do not help with misspelt words"
+    else:
+        text += ", about the same gap: no sign here that they help with misspelt words"
+    return (text + f". One seed per model and one draw of typos over {s.get('sentences')} "
+            "sentences: differences under about half a point are noise. "
+            f"{unknown} of the {changed} misspelt words are not training words, so the word "
+            "embedding sees `<unk>` for them and only the character CNN sees the rest of the "
+            "word.")
+
+
+SECTIONS = {"predict": predict_section, "encoders": encoders_section, "typos": typos_section}
+READINGS = {"encoders": encoders_reading, "typos": typos_reading}
+
+
 def reading(results: dict) -> list[str]:
     """A paragraph per dataset written from the numbers."""
     out = []
@@ -1264,6 +1747,9 @@ def reading(results: dict) -> list[str]:
             continue
         if "error" in result:
             out.append(f"- **{name}**: failed, no figures ({result['error'].splitlines()[0]}).")
+            continue
+        if name in READINGS:
+            out.append(READINGS[name](result))
             continue
         rows = result["rows"]
         tr, ft = rows.get("textrnn", {}), rows.get("fastText", {})
@@ -1364,7 +1850,10 @@ def render(results: dict, info: dict) -> str:
         "- fastText settings: `train_supervised(epoch=25, lr=0.5, wordNgrams=2, thread=2)`, "
         "shuffled training file, input lowercased (Chinese split into characters); textrnn: "
         "its defaults (seed 13, early stopping; each row names the architecture), run through "
-        "its CLI" + (f" with `--epochs {info['epochs']}`" if info.get("epochs") else "") + ".",
+        "its CLI" + (f" with `--epochs {info['epochs']}`" if info.get("epochs") else "") + "."
+        + (f" **Quick check with `--limit {info['limit']}`**: a sample of {info['limit']} rows "
+           "of every data file, so no figure here is comparable to a full run."
+           if info.get("limit") else ""),
         *source_note,
         "",
         "Columns: *training wall* is the whole `textrnn train` process (start-up, reading, "
@@ -1385,8 +1874,8 @@ def render(results: dict, info: dict) -> str:
         if "error" in result:
             lines += ["**Failed:**", "", "```", result["error"], "```", ""]
             continue
-        if name == "predict":
-            lines += predict_section(result)
+        if name in SECTIONS:
+            lines += SECTIONS[name](result)
             continue
         lines += [SETUP.get(name, ""), ""]
         lines += dataset_table(name, result)
@@ -1431,12 +1920,15 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md",
                         help="Markdown report to write (raw numbers go to the same name .json)")
     parser.add_argument("--only", default=",".join(DATASETS),
-                        help="comma-separated datasets, and `predict` for the prediction-speed "
-                             f"section (default: all of {','.join(DATASETS)})")
+                        help="comma-separated datasets, and `predict`, `encoders`, `typos` for "
+                             f"those sections (default: all of {','.join(DATASETS)})")
     parser.add_argument("--data-dir", type=Path, default=(ROOT / ".." / "shared" / "data"),
                         help="directory holding trec/, snips/, tnews/ (default ../shared/data)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="passed to `textrnn train --epochs` (default: textrnn's own)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="quick checks: use a seeded sample of N rows of every data file "
+                             "(train, dev and test)")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out",
                         help="directory for models and temporary files (default bench/out/)")
     args = parser.parse_args(argv)
@@ -1445,8 +1937,11 @@ def parse_args(argv=None):
     if unknown or not names:
         parser.error(f"unknown dataset(s) {', '.join(unknown) or '(none)'}; choose from "
                      f"{', '.join(DATASETS)}")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be positive")
     args.names = sorted(dict.fromkeys(names), key=DATASETS.index)  # predict after snips-joint
     args.data_dir = args.data_dir.resolve()
+    args.trained = {}  # the textrnn rows trained in this run, by command (see bench_textrnn)
     return args
 
 
@@ -1464,6 +1959,7 @@ def main(argv=None) -> int:
         "machine": machine(),
         "versions": versions(),
         "epochs": args.epochs,
+        "limit": args.limit,
         "data_dir": str(args.data_dir),
     }
     log(f"datasets {', '.join(args.names)}; data {args.data_dir}; work {work}")
