@@ -31,6 +31,7 @@ app = typer.Typer(
 _state = {"debug": False}
 DEFAULT_MODEL = "textrnn-model"
 READ_AHEAD_BATCHES = 16
+STREAM_ABOVE_MB = 200  # larger training files are streamed (pandas would need ~5x in memory)
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column name.")]
@@ -140,7 +141,9 @@ def _read(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt):
 @app.command()
 @_handled
 def train(
-    data: Annotated[str, typer.Argument(help="Training data file, or - for stdin.")],
+    data: Annotated[str, typer.Argument(
+        help="Training data: a file, - for stdin, or shards (a glob such as 'data/part-*.csv', "
+        "or a directory), which are streamed.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path(
         DEFAULT_MODEL),
     valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split).")
@@ -185,6 +188,14 @@ def train(
     lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case")] = True,
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    stream: Annotated[Optional[bool], typer.Option(
+        "--stream/--no-stream", help="Read the training data from disk as training goes, in "
+        f"bounded memory (default: for shards, and files over {STREAM_ABOVE_MB} MB).")] = None,
+    steps_per_epoch: Annotated[Optional[int], typer.Option(
+        help="Streaming: batches per epoch (default: one pass over the data).")] = None,
+    vocab: Annotated[Optional[str], typer.Option(
+        "--vocab", help="A fixed vocabulary file, one token per line, most frequent first.")
+    ] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue from the last epoch checkpoint of an interrupted run.")
     ] = False,
@@ -208,6 +219,8 @@ def train(
         raise UsageError("--freeze-embeddings needs --embeddings FILE")
     if embedding_dim is not None and embedding_dim < 1:
         raise UsageError("--embedding-dim must be positive")
+    if steps_per_epoch is not None and steps_per_epoch < 1:
+        raise UsageError("--steps-per-epoch must be positive")
     from textrnn import plots
 
     if plot:
@@ -218,7 +231,9 @@ def train(
             raise UsageError("--tensorboard DIR must be outside --out (which is replaced at "
                              "the end of training)")
     corpus, valid_corpus, task = _training_data(data, valid, task, text_col, label_col,
-                                                tags_col, label_sep, encoding, fmt)
+                                                tags_col, label_sep, encoding, fmt, stream)
+    if steps_per_epoch is not None and not hasattr(corpus, "files"):
+        raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
     _quiet_tensorflow()
     from textrnn import bundle, checkpoint, report
     from textrnn.inference import Predictor, evaluate
@@ -232,7 +247,8 @@ def train(
                          clipnorm=clipnorm, patience=patience, valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,
                          max_vocab=max_vocab, lowercase=lowercase,
-                         save_on_interrupt=save_on_interrupt, embeddings=embeddings)
+                         save_on_interrupt=save_on_interrupt, embeddings=embeddings,
+                         steps_per_epoch=steps_per_epoch, vocab_file=vocab)
     progress = None if quiet else report.TrainingProgress()
     checkpoints = checkpoint.directory_for(out)
     try:
@@ -266,14 +282,39 @@ def _plotter(meta: dict):
     return draw
 
 
-def _training_data(data, valid, task, text_col, label_col, tags_col, label_sep, encoding, fmt):
-    """The training corpus, the validation corpus (or None) and the task they are read for."""
-    corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+def _training_data(data, valid, task, text_col, label_col, tags_col, label_sep, encoding, fmt,
+                   stream: bool | None = False):
+    """The training data (a corpus in memory, or Shards to stream), the validation corpus (or
+    None) and the task they are read for."""
+    from textrnn.data import Corpus, ReadOptions
+
+    options = ReadOptions(text_col, label_col, tags_col, label_sep, encoding, fmt)
+    if _streams(data, stream):
+        from textrnn.shards import Shards
+
+        shards = Shards(data, options)
+        first = shards.first()
+        corpus = shards
+        sample = Corpus(data, [first], multilabel=bool(label_sep))
+    else:
+        corpus = sample = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
     valid_corpus = (_read(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
                     if valid else None)
-    task = task or corpus.task
-    _check_task(task, corpus)
+    task = task or sample.task
+    _check_task(task, sample)
     return corpus, valid_corpus, task
+
+
+def _streams(data: str, stream: bool | None) -> bool:
+    """--stream, or by default: shards (a glob or a directory) and files over the threshold."""
+    if data == "-":
+        if stream:
+            raise UsageError("--stream reads files, not stdin")
+        return False
+    path = Path(data)
+    if stream is not None:
+        return stream
+    return not path.is_file() or path.stat().st_size > STREAM_ABOVE_MB * 2**20
 
 
 def _check_task(task: str, corpus) -> None:

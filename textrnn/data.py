@@ -11,6 +11,7 @@ import io
 import math
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ TEXT_COLUMNS = ("text", "sentence", "utterance", "query", "tokens", "words")
 LABEL_COLUMNS = ("label", "labels", "intent", "class", "category")
 TAG_COLUMNS = ("tags", "slots", "bio", "ner_tags")
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "conll")
-_SUFFIXES = {
+SUFFIXES = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".conll": "conll",
     ".bio": "conll", ".iob": "conll", ".ft": "fasttext",
@@ -76,7 +77,7 @@ def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
     options = options or ReadOptions()
     source = "<stdin>" if path == "-" else path
     raw = _read_bytes(path, source)
-    fmt = options.format or _detect_format(path, raw, source)
+    fmt = options.format or detect_format(path, raw, source)
     if fmt not in FORMATS:
         raise DataError(f"{source}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if fmt == "parquet":
@@ -112,14 +113,14 @@ def _read_bytes(path: str, source: str) -> bytes:
         raise DataError(f"{source}: cannot read ({error.strerror})") from None
 
 
-def _detect_format(path: str, raw: bytes, source: str) -> str:
+def detect_format(path: str, raw: bytes, source: str) -> str:
     if raw.startswith(b"PAR1"):
         return "parquet"
     if b"\x00" in raw[:8192]:
         raise DataError(f"{source}: looks like a binary file, not text data")
     suffix = Path(path).suffix.lower() if path != "-" else ""
-    if suffix in _SUFFIXES:
-        return _SUFFIXES[suffix]
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
     first = next((line.strip() for line in raw[:65536].splitlines() if line.strip()), b"")
     if first.startswith(b"__label__"):
         return "fasttext"
@@ -226,81 +227,118 @@ def _split_cell(value) -> list[str]:
     return [str(item) for item in value]
 
 
-def _read_table(frame, source: str, options: ReadOptions, unit: str, first: int) -> Corpus:
-    columns = [str(column) for column in frame.columns]
-    frame.columns = columns
-    text_col = _pick_column(columns, options.text_col, TEXT_COLUMNS, source, "--text-col")
-    if text_col is None:
-        raise DataError(
-            f"{source}: no text column (looked for {', '.join(TEXT_COLUMNS)}; columns are: "
-            f"{', '.join(columns)}); name it with --text-col"
-        )
-    label_col = _pick_column(columns, options.label_col, LABEL_COLUMNS, source, "--label-col")
-    tags_col = _pick_column(columns, options.tags_col, TAG_COLUMNS, source, "--tags-col")
-    if label_col is None and tags_col is None:
-        raise DataError(
-            f"{source}: no label column (looked for {', '.join(LABEL_COLUMNS)}) and no tags "
-            f"column (looked for {', '.join(TAG_COLUMNS)}); columns are: {', '.join(columns)}"
-        )
-    corpus = Corpus(source, [])
-    skipped: list[int] = []
-    rows = frame.index if unit == "line" else range(first, first + len(frame))
-    wanted = [name for name in (text_col, label_col, tags_col) if name is not None]
-    for row, values in zip(rows, frame[wanted].itertuples(index=False, name=None)):
-        cells = dict(zip(wanted, values))
-        where = f"{source}, {unit} {row}"
-        text_value = cells[text_col]
+@dataclass
+class Columns:
+    """Which columns of a table hold the text, the label(s) and the BIO tags."""
+
+    text: str
+    label: str | None
+    tags: str | None
+    label_sep: str | None = None
+
+    @classmethod
+    def pick(cls, columns: list[str], source: str, options: ReadOptions) -> Columns:
+        text = _pick_column(columns, options.text_col, TEXT_COLUMNS, source, "--text-col")
+        if text is None:
+            raise DataError(
+                f"{source}: no text column (looked for {', '.join(TEXT_COLUMNS)}; columns are: "
+                f"{', '.join(columns)}); name it with --text-col"
+            )
+        label = _pick_column(columns, options.label_col, LABEL_COLUMNS, source, "--label-col")
+        tags = _pick_column(columns, options.tags_col, TAG_COLUMNS, source, "--tags-col")
+        if label is None and tags is None:
+            raise DataError(
+                f"{source}: no label column (looked for {', '.join(LABEL_COLUMNS)}) and no tags "
+                f"column (looked for {', '.join(TAG_COLUMNS)}); columns are: {', '.join(columns)}"
+            )
+        return cls(text, label, tags, options.label_sep)
+
+    @property
+    def wanted(self) -> list[str]:
+        return [name for name in (self.text, self.label, self.tags) if name is not None]
+
+    def example(self, cells: dict, row: int, where: str) -> Example | None:
+        """One table row as an Example; None for a row to skip (empty text or label)."""
+        text_value = cells[self.text]
         if _is_missing(text_value) or (isinstance(text_value, str) and not text_value.strip()):
-            skipped.append(row)
-            continue
+            return None
         example = Example(text="", row=row)
-        if tags_col is not None:
+        if self.tags is not None:
             words = _split_cell(text_value)
-            tags = _split_cell(cells[tags_col]) if not _is_missing(cells[tags_col]) else []
+            tags = _split_cell(cells[self.tags]) if not _is_missing(cells[self.tags]) else []
             if len(words) != len(tags):
                 raise DataError(
-                    f"{where}, column '{tags_col}': {len(tags)} tags for {len(words)} tokens "
-                    f"in column '{text_col}'"
+                    f"{where}, column '{self.tags}': {len(tags)} tags for {len(words)} tokens "
+                    f"in column '{self.text}'"
                 )
             bad = next((tag for tag in tags if not _TAG_RE.match(tag)), None)
             if bad is not None:
                 raise DataError(
-                    f"{where}, column '{tags_col}': '{bad}' is not a BIO tag (O, B-type or I-type)"
+                    f"{where}, column '{self.tags}': '{bad}' is not a BIO tag (O, B-type or "
+                    "I-type)"
                 )
             example.words, example.tags, example.text = words, tags, " ".join(words)
         else:
             example.text = text_value if isinstance(text_value, str) else " ".join(
                 _split_cell(text_value))
-        if label_col is not None:
-            label_value = cells[label_col]
+        if self.label is not None:
+            label_value = cells[self.label]
             if _is_missing(label_value):
-                skipped.append(row)
-                continue
+                return None
             if isinstance(label_value, str):
-                labels = (label_value.split(options.label_sep) if options.label_sep
-                          else [label_value])
+                labels = label_value.split(self.label_sep) if self.label_sep else [label_value]
             elif isinstance(label_value, (list, tuple)) or hasattr(label_value, "tolist"):
                 labels = [str(item) for item in list(label_value)]
             else:
                 labels = [str(label_value)]
             labels = [label.strip() for label in labels if label.strip()]
             if not labels:
-                skipped.append(row)
-                continue
+                return None
             example.labels = labels
-            corpus.multilabel |= len(labels) > 1 or bool(options.label_sep)
+        return example
+
+
+def is_multilabel(example: Example, options: ReadOptions) -> bool:
+    return example.labels is not None and (len(example.labels) > 1 or bool(options.label_sep))
+
+
+def _read_table(frame, source: str, options: ReadOptions, unit: str, first: int) -> Corpus:
+    columns = [str(column) for column in frame.columns]
+    frame.columns = columns
+    picked = Columns.pick(columns, source, options)
+    corpus = Corpus(source, [])
+    skipped: list[int] = []
+    rows = frame.index if unit == "line" else range(first, first + len(frame))
+    wanted = picked.wanted
+    for row, values in zip(rows, frame[wanted].itertuples(index=False, name=None)):
+        example = picked.example(dict(zip(wanted, values)), row, f"{source}, {unit} {row}")
+        if example is None:
+            skipped.append(row)
+            continue
+        corpus.multilabel |= is_multilabel(example, options)
         corpus.examples.append(example)
     if skipped:
-        corpus.warnings.append(
-            f"{source}: skipped {len(skipped)} {unit}(s) with an empty text or label "
-            f"(first: {unit} {skipped[0]})"
-        )
+        corpus.warnings.append(skipped_warning(source, unit, len(skipped), skipped[0]))
     return corpus
+
+
+def skipped_warning(source: str, unit: str, count: int, first: int) -> str:
+    return (f"{source}: skipped {count} {unit}(s) with an empty text or label "
+            f"(first: {unit} {first})")
 
 
 def _read_fasttext(text: str, source: str) -> Corpus:
     corpus = Corpus(source, [])
-    for number, line in enumerate(text.splitlines(), start=1):
+    for example in fasttext_examples(text.splitlines(), source, corpus.warnings):
+        corpus.examples.append(example)
+        corpus.multilabel |= len(example.labels) > 1
+    return corpus
+
+
+def fasttext_examples(lines: Iterable[str], source: str, warnings: list[str]
+                      ) -> Iterator[Example]:
+    """Examples from fastText lines (`__label__a [__label__b] text`); `lines` may stream."""
+    for number, line in enumerate(lines, start=1):
         parts = line.split()
         if not parts:
             continue
@@ -310,30 +348,26 @@ def _read_fasttext(text: str, source: str) -> Corpus:
         if not labels:
             raise DataError(f"{source}, line {number}: no __label__ prefix")
         if not parts:
-            corpus.warnings.append(f"{source}, line {number}: skipped, labels but no text")
+            warnings.append(f"{source}, line {number}: skipped, labels but no text")
             continue
-        corpus.examples.append(Example(text=" ".join(parts), labels=labels, row=number))
-        corpus.multilabel |= len(labels) > 1
-    return corpus
+        yield Example(text=" ".join(parts), labels=labels, row=number)
 
 
 def _read_conll(text: str, source: str) -> Corpus:
-    corpus = Corpus(source, [])
+    return Corpus(source, list(conll_examples(text.splitlines(), source)))
+
+
+def conll_examples(lines: Iterable[str], source: str) -> Iterator[Example]:
+    """Examples from CoNLL lines (token ... tag, blank line between sentences); may stream."""
     words: list[str] = []
     tags: list[str] = []
     start = 0
-
-    def flush():
-        if words:
-            corpus.examples.append(
-                Example(text=" ".join(words), words=list(words), tags=list(tags), row=start))
-            words.clear()
-            tags.clear()
-
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         parts = line.split()
         if not parts:
-            flush()
+            if words:
+                yield Example(text=" ".join(words), words=words, tags=tags, row=start)
+                words, tags = [], []
             continue
         if parts[0] == "-DOCSTART-":
             continue
@@ -349,5 +383,5 @@ def _read_conll(text: str, source: str) -> Corpus:
             start = number
         words.append(parts[0])
         tags.append(parts[-1])
-    flush()
-    return corpus
+    if words:
+        yield Example(text=" ".join(words), words=words, tags=tags, row=start)

@@ -67,18 +67,24 @@ def align_tags(words: list[str], tags: list[str], offsets: list[tuple[int, int]]
     return token_tags
 
 
-def choose_max_len(lengths: list[int], quantile: float = 0.99, cap: int = 256) -> int:
+def choose_max_len(lengths: list[int] | Counter, quantile: float = 0.99, cap: int = 256) -> int:
     """Twice the length that covers `quantile` of the training sentences, capped.
 
     Longer inputs are truncated. The headroom matters for slot filling: a tag cut off is a slot
     lost, and test sentences run longer than the training percentile; only pathological lines
-    (a whole document on one line) should ever be cut.
+    (a whole document on one line) should ever be cut. `lengths` may be a Counter of lengths
+    (what a streaming pass over a large file keeps).
     """
-    if not lengths:
+    counts = lengths if isinstance(lengths, Counter) else Counter(lengths)
+    total = sum(counts.values())
+    if not total:
         return 1
-    ordered = sorted(lengths)
-    covered = ordered[min(len(ordered) - 1, math.ceil(quantile * len(ordered)) - 1)]
-    return max(1, min(cap, 2 * covered))
+    wanted, seen = math.ceil(quantile * total), 0
+    for length in sorted(counts):
+        seen += counts[length]
+        if seen >= wanted:
+            break
+    return max(1, min(cap, 2 * length))
 
 
 class Vocabulary:
@@ -94,7 +100,13 @@ class Vocabulary:
     def build(
         cls, sentences: list[list[str]], min_count: int = 1, max_size: int | None = None
     ) -> Vocabulary:
-        counts = Counter(token for sentence in sentences for token in sentence)
+        return cls.from_counts(Counter(token for sentence in sentences for token in sentence),
+                               min_count, max_size)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, min_count: int = 1, max_size: int | None = None
+                    ) -> Vocabulary:
+        """The tokens seen at least `min_count` times, most frequent first."""
         ranked = sorted(
             (token for token, count in counts.items() if count >= min_count),
             key=lambda token: (-counts[token], token),

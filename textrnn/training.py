@@ -10,6 +10,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,20 @@ from textrnn.bundle import FORMAT_VERSION
 from textrnn.data import Corpus
 from textrnn.errors import DataError, UsageError
 from textrnn.models import ENCODERS, ModelSpec, check_spec
-from textrnn.text import Tokenizer, Vocabulary, align_tags, char_matrix, choose_max_len
+from textrnn.pipeline import Encoded, Layout, auto_batch_size, in_memory, streamed
+from textrnn.shards import Shards, estimate_rows, fingerprint, held_out
+from textrnn.text import (
+    OOV,
+    PAD,
+    Tokenizer,
+    Vocabulary,
+    align_tags,
+    char_matrix,
+    choose_max_len,
+)
 
 PAD_TAG = "<pad>"
-RARE_WORD_DROPOUT = 0.5  # as Lample et al. (2016) did for singletons
-# Length buckets: sentences of similar length share a batch, so little compute goes to padding.
-BUCKET_BOUNDARIES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
+VALID_CAP = 5000  # validation rows held out of a streamed file (kept in memory, scored each epoch)
 
 
 @dataclass
@@ -42,17 +51,8 @@ class TrainConfig:
     min_count: int = 1
     max_vocab: int | None = None
     lowercase: bool = True
-
-
-@dataclass
-class Encoded:
-    """A corpus as token ids, ready for the input pipeline."""
-
-    tokens: list[np.ndarray]
-    labels: np.ndarray | None = None  # class ids, or a multi-hot matrix
-    tags: list[np.ndarray] | None = None
-    chars: list[np.ndarray] | None = None  # (tokens, MAX_CHARS) character ids per sentence
-    truncated: int = 0
+    steps_per_epoch: int | None = None  # streaming: batches per epoch (None: one pass)
+    vocab_file: str | None = None  # a fixed vocabulary, one token per line
 
 
 @dataclass
@@ -62,11 +62,31 @@ class Prepared:
     labels: list[str]
     tags: list[str]
     max_len: int
-    train: Encoded | None
+    multilabel: bool
+    train_rows: int
+    train: Encoded | None = None  # None when streaming
     valid_examples: list = field(default_factory=list)  # scored by the predictor each epoch
     notes: list[str] = field(default_factory=list)
     token_counts: Counter = field(default_factory=Counter)
+    label_counts: Counter = field(default_factory=Counter)
     chars: Vocabulary | None = None
+    truncated: int = 0
+    holdout: float = 0.0  # streaming: the fraction of rows held_out() keeps for validation
+
+    @cached_property
+    def label_index(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    @cached_property
+    def tag_index(self) -> dict[str, int]:
+        return {tag: i for i, tag in enumerate(self.tags)}
+
+    def label_ids(self, example) -> int | np.ndarray:
+        if self.multilabel:
+            vector = np.zeros(len(self.labels), dtype=np.float32)
+            vector[[self.label_index[label] for label in example.labels]] = 1.0
+            return vector
+        return self.label_index[example.labels[0]]
 
 
 def split_indices(keys: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -89,6 +109,29 @@ def _stratum(example) -> str:
     return "|".join(example.labels) if example.labels is not None else ""
 
 
+class _Tally:
+    """What one pass over the training rows learns: words, lengths, labels, tags."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self.token_counts: Counter = Counter()
+        self.lengths: Counter = Counter()
+        self.label_counts: Counter = Counter()
+        self.tags: set[str] = set()
+        self.rows = 0
+
+    def add(self, example) -> tuple[list[str], list[str] | None]:
+        tokens, tags = tokenize_example(self.tokenizer, example)
+        self.rows += 1
+        self.token_counts.update(tokens)
+        self.lengths[len(tokens)] += 1
+        if example.labels is not None:
+            self.label_counts.update(example.labels)
+        if tags is not None:
+            self.tags.update(tags)
+        return tokens, tags
+
+
 def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
             task: str, char_features: bool = False) -> Prepared:
     """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
@@ -101,33 +144,88 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
     else:
         train_examples = corpus.examples
         valid_examples = valid_corpus.examples if valid_corpus else []
-    if not train_examples:
-        raise DataError(f"{corpus.source}: too few rows to train on")
+    tally = _Tally(tokenizer)
+    tokenized = [tally.add(example) for example in train_examples]
+    prepared = _from_tally(tally, corpus.source, valid_examples, corpus.multilabel, config,
+                           task, char_features)
+    prepared.train = encode(prepared, tokenized, train_examples, task)
+    return prepared
 
-    tokenized = [tokenize_example(tokenizer, example) for example in train_examples]
-    token_counts = Counter(token for tokens, _ in tokenized for token in tokens)
-    vocab = Vocabulary.build([tokens for tokens, _ in tokenized], config.min_count,
-                             config.max_vocab)
-    max_len = choose_max_len([len(tokens) for tokens, _ in tokenized])
+
+def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainConfig,
+                     task: str, char_features: bool = False) -> Prepared:
+    """One streaming pass over the files: vocabulary, lengths, labels and tags, with memory
+    bounded by the vocabulary, not the data. Without --valid, a seeded ~10% of the rows (at
+    most about VALID_CAP) is held out for validation, the same rows on every pass."""
+    fraction = 0.0
+    if valid_corpus is None and config.valid_split > 0:
+        fraction = min(config.valid_split, VALID_CAP / estimate_rows(shards.files))
+    tally = _Tally(Tokenizer(lowercase=config.lowercase))
+    valid_examples = list(valid_corpus.examples) if valid_corpus else []
+    warnings: list[str] = []
+    multilabel = bool(shards.options.label_sep)
+    for file_index, example in shards.examples(warnings):
+        multilabel |= example.labels is not None and len(example.labels) > 1
+        if fraction and held_out(file_index, example.row, fraction, config.seed):
+            valid_examples.append(example)
+        else:
+            tally.add(example)
+    prepared = _from_tally(tally, shards.pattern, valid_examples, multilabel, config, task,
+                           char_features)
+    prepared.notes.extend(warnings)
+    prepared.holdout = fraction
+    return prepared
+
+
+def _from_tally(tally: _Tally, source: str, valid_examples: list, multilabel: bool,
+                config: TrainConfig, task: str, char_features: bool) -> Prepared:
+    if not tally.rows:
+        raise DataError(f"{source}: too few rows to train on")
+    if config.vocab_file:
+        vocab = read_vocab_file(config.vocab_file, config.max_vocab)
+    else:
+        vocab = Vocabulary.from_counts(tally.token_counts, config.min_count, config.max_vocab)
     labels = tags = []
     if task in ("classify", "joint"):
-        labels = sorted({label for example in train_examples for label in example.labels})
-        if len(labels) < 2 and not corpus.multilabel:
-            raise DataError(f"{corpus.source}: only one class ('{labels[0]}'); a classifier "
+        labels = sorted(tally.label_counts)
+        if len(labels) < 2 and not multilabel:
+            raise DataError(f"{source}: only one class ('{labels[0]}'); a classifier "
                             "needs at least two")
     if task in ("tag", "joint"):
-        tags = [PAD_TAG, *sorted({tag for _, token_tags in tokenized for tag in token_tags})]
-    prepared = Prepared(tokenizer, vocab, labels, tags, max_len, None, valid_examples,
-                        token_counts=token_counts)
+        tags = [PAD_TAG, *sorted(tally.tags)]
+    max_len = choose_max_len(tally.lengths)
+    prepared = Prepared(tally.tokenizer, vocab, labels, tags, max_len, multilabel, tally.rows,
+                        valid_examples=valid_examples, token_counts=tally.token_counts,
+                        label_counts=tally.label_counts,
+                        truncated=sum(n for length, n in tally.lengths.items() if length > max_len))
     if char_features:
-        prepared.chars = Vocabulary.build([list(token) for token in token_counts],
+        prepared.chars = Vocabulary.build([list(token) for token in tally.token_counts],
                                           config.min_count)
-    prepared.train = encode(prepared, tokenized, train_examples, corpus.multilabel, task)
     unseen = sorted({label for example in valid_examples for label in example.labels or []}
                     - set(labels))
     if unseen:
         prepared.notes.append(f"validation labels never seen in training: {', '.join(unseen)}")
     return prepared
+
+
+def read_vocab_file(path: str, max_size: int | None) -> Vocabulary:
+    """A vocabulary file: one token per line (a word-count file's first column will do),
+    most frequent first; tokens are matched as the tokenizer writes them (lowercased)."""
+    tokens: dict[str, None] = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                token = line.split(maxsplit=1)[0] if line.strip() else ""
+                if token and token not in (PAD, OOV):
+                    tokens[token] = None
+    except OSError as error:
+        raise UsageError(f"--vocab {path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text (--vocab expects one token per line)") from None
+    if not tokens:
+        raise DataError(f"{path}: no tokens (--vocab expects one token per line)")
+    ranked = list(tokens)[: max_size - 2 if max_size else None]
+    return Vocabulary([PAD, OOV, *ranked])
 
 
 def tokenize_example(tokenizer: Tokenizer, example) -> tuple[list[str], list[str] | None]:
@@ -137,104 +235,64 @@ def tokenize_example(tokenizer: Tokenizer, example) -> tuple[list[str], list[str
     return tokens, align_tags(example.words, example.tags, offsets)
 
 
-def encode(prepared: Prepared, tokenized, examples, multilabel: bool, task: str) -> Encoded:
-    max_len = prepared.max_len
-    token_ids = [np.asarray(prepared.vocab.encode(tokens[:max_len]) or [1], dtype=np.int32)
-                 for tokens, _ in tokenized]
-    encoded = Encoded(token_ids, truncated=sum(len(tokens) > max_len for tokens, _ in tokenized))
+def sentence_parts(prepared: Prepared, tokens: list[str], tags: list[str] | None, example,
+                   task: str) -> dict:
+    """One training sentence as arrays: token ids, character ids, tag ids, label."""
+    tokens = tokens[: prepared.max_len]
+    parts = {"tokens": np.asarray(prepared.vocab.encode(tokens) or [1], dtype=np.int32)}
     if prepared.chars is not None:
-        encoded.chars = [char_matrix(tokens[:max_len] or [""], prepared.chars)
-                         for tokens, _ in tokenized]
+        parts["chars"] = char_matrix(tokens or [""], prepared.chars)
     if task in ("classify", "joint"):
-        index = {label: i for i, label in enumerate(prepared.labels)}
-        if multilabel:
-            matrix = np.zeros((len(examples), len(index)), dtype=np.float32)
-            for row, example in enumerate(examples):
-                for label in example.labels:
-                    matrix[row, index[label]] = 1.0
-            encoded.labels = matrix
-        else:
-            encoded.labels = np.array([index[example.labels[0]] for example in examples],
-                                      dtype=np.int32)
+        parts["label"] = prepared.label_ids(example)
     if task in ("tag", "joint"):
-        tag_index = {tag: i for i, tag in enumerate(prepared.tags)}
+        tag_index = prepared.tag_index
         # A tag unseen in training counts as O (id of "O" if present, else 1).
         fallback = tag_index.get("O", 1)
-        encoded.tags = [np.asarray([tag_index.get(tag, fallback) for tag in (tags or ["O"])]
-                                   [:max_len], dtype=np.int32) for _, tags in tokenized]
+        parts["tags"] = np.asarray([tag_index.get(tag, fallback) for tag in (tags or ["O"])]
+                                   [: prepared.max_len], dtype=np.int32)
+    return parts
+
+
+def encode(prepared: Prepared, tokenized, examples, task: str) -> Encoded:
+    sentences = [sentence_parts(prepared, tokens, tags, example, task)
+                 for (tokens, tags), example in zip(tokenized, examples)]
+    encoded = Encoded([parts["tokens"] for parts in sentences])
+    if prepared.chars is not None:
+        encoded.chars = [parts["chars"] for parts in sentences]
+    if "label" in (sentences[0] if sentences else {}):
+        encoded.labels = np.asarray([parts["label"] for parts in sentences])
+    if task in ("tag", "joint"):
+        encoded.tags = [parts["tags"] for parts in sentences]
     return encoded
 
 
-def auto_batch_size(rows: int) -> int:
-    """64 sentences a batch, fewer for small data so that an epoch still makes ~30 updates:
-    on the 248-row sample set, batches of 64 give 4 updates an epoch and early stopping ends
-    training before the slots are learnt."""
-    return int(min(64, max(8, rows // 30)))
+def streamed_sentences(prepared: Prepared, shards: Shards, task: str, seed: int,
+                       weights: np.ndarray | None, worker: int = 0, workers: int = 1):
+    """A generator factory for pipeline.streamed: this worker's training sentences, one pass
+    over its files each call. With fewer files than workers the rows are dealt round-robin."""
+    by_row = len(shards.files) < workers
+
+    def sentences():
+        dealt = 0
+        for file_index, example in shards.examples([], worker, workers):
+            if prepared.holdout and held_out(file_index, example.row, prepared.holdout, seed):
+                continue
+            dealt += 1
+            if by_row and dealt % workers != worker:
+                continue
+            tokens, tags = tokenize_example(prepared.tokenizer, example)
+            parts = sentence_parts(prepared, tokens, tags, example, task)
+            if weights is not None:
+                parts["weight"] = np.float32(weights[parts["label"]])
+            yield parts
+
+    return sentences
 
 
-def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool, seed: int,
-                 sample_weights: np.ndarray | None = None, rare_ids: np.ndarray | None = None):
-    """A tf.data pipeline of (inputs, targets[, weights]) batches grouped by sentence length.
-
-    With `rare_ids` (a boolean per vocabulary id), each occurrence of a rare word is read as the
-    unknown word with probability RARE_WORD_DROPOUT, so that the unknown-word vector is trained
-    and the model learns to tag a word it has never seen from its context (and spelling).
-    """
-    import tensorflow as tf
-
-    lengths = np.array([len(tokens) for tokens in encoded.tokens], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    flat_tokens = tf.constant(np.concatenate(encoded.tokens))
-    flat_tags = tf.constant(np.concatenate(encoded.tags)) if encoded.tags is not None else None
-    flat_chars = (tf.constant(np.concatenate(encoded.chars)) if encoded.chars is not None
-                  else None)
-    columns = [starts, lengths]
-    if encoded.labels is not None:
-        columns.append(encoded.labels)
-    if sample_weights is not None:
-        columns.append(sample_weights.astype(np.float32))
-    label_name = "label" if spec.task == "classify" else "intent"
-
-    rare = tf.constant(rare_ids) if rare_ids is not None else None
-
-    def to_example(start, length, *rest):
-        inputs = {"tokens": flat_tokens[start:start + length]}
-        if rare is not None:
-            tokens = inputs["tokens"]
-            drop = tf.gather(rare, tokens) & (
-                tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
-            inputs["tokens"] = tf.where(drop, tf.ones_like(tokens), tokens)
-        if flat_chars is not None:
-            inputs["chars"] = flat_chars[start:start + length]
-        targets = {}
-        if flat_tags is not None:
-            tags = flat_tags[start:start + length]
-            targets["tags"] = tags
-            if spec.jordan_tagger:  # teacher forcing: the gold previous tag, 0 at the start
-                inputs["prev_tags"] = tf.concat([[0], tags[:-1]], axis=0)
-        if encoded.labels is not None:
-            targets[label_name] = rest[0]
-        if sample_weights is not None:
-            return inputs, targets, {label_name: rest[-1]}
-        return inputs, targets
-
-    dataset = tf.data.Dataset.from_tensor_slices(tuple(columns))
-    if shuffle:
-        dataset = dataset.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.bucket_by_sequence_length(
-        lambda inputs, *_: tf.shape(inputs["tokens"])[0],
-        list(BUCKET_BOUNDARIES), [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
-    steps = sum(math.ceil(count / batch_size) for count in Counter(
-        int(np.searchsorted(BUCKET_BOUNDARIES, length, side="right")) for length in lengths
-    ).values())
-    return dataset.prefetch(tf.data.AUTOTUNE), steps
-
-
-def balanced_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
-    """Per-example weights n / (k * count[class]), as scikit-learn's 'balanced'."""
-    counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
-    return (counts.sum() / (num_labels * counts))[labels]
+def class_weights(label_counts: Counter, labels: list[str]) -> np.ndarray:
+    """Per-class weights n / (k * count[class]), as scikit-learn's 'balanced'."""
+    counts = np.array([label_counts[label] for label in labels], dtype=np.float64)
+    return counts.sum() / (len(labels) * counts)
 
 
 def compile_model(model, spec: ModelSpec, config: TrainConfig) -> None:
@@ -269,25 +327,40 @@ def set_seeds(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: TrainConfig,
-          progress=None, checkpoint_dir: Path | None = None, resume: bool = False,
-          extra_callbacks: list = ()):
+def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
+          config: TrainConfig, progress=None, checkpoint_dir: Path | None = None,
+          resume: bool = False, extra_callbacks: list = ()):
     """Fit a model; returns (keras model, metadata dict for textrnn.json, validation examples).
 
+    `data` is a corpus in memory, or Shards streamed from files as training goes.
     `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
     With `checkpoint_dir`, every epoch is checkpointed there; `resume` continues from it.
     `extra_callbacks` (e.g. TensorBoard) run after the validation score, so they see val_score.
     """
     check_spec(spec)
-    if config.class_weight and (spec.task != "classify" or corpus.multilabel):
-        raise UsageError("--class-weight balanced applies to single-label classification")
     set_seeds(config.seed)
-    prepared = prepare(corpus, valid_corpus, config, spec.task, spec.char_features)
+    if isinstance(data, Shards):
+        prepared = prepare_streamed(data, valid_corpus, config, spec.task, spec.char_features)
+        source = {"source": data.pattern, "files": len(data.files), "streamed": True,
+                  "sha256": fingerprint(data.files), "rows": prepared.train_rows}
+    else:
+        prepared = prepare(data, valid_corpus, config, spec.task, spec.char_features)
+        source = {"source": data.source, "sha256": data.sha256, "rows": len(data.examples)}
+    if config.class_weight and (spec.task != "classify" or prepared.multilabel):
+        raise UsageError("--class-weight balanced applies to single-label classification")
+    model, meta = _build(prepared, spec, config, source)
+    meta["training"] = _fit(model, meta, prepared, data, valid_corpus, spec, config, progress,
+                            checkpoint_dir, resume, extra_callbacks)
+    return model, meta, prepared.valid_examples
+
+
+def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dict):
+    """The compiled model (with pretrained vectors if asked) and its textrnn.json metadata."""
     spec.vocab_size = len(prepared.vocab)
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
     spec.num_labels = len(prepared.labels)
     spec.num_tags = len(prepared.tags)
-    spec.multilabel = corpus.multilabel
+    spec.multilabel = prepared.multilabel
     vectors = None
     if config.embeddings:
         from textrnn.embeddings import load_vectors
@@ -300,13 +373,12 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
     model = build_and_compile(spec, config)
     if vectors is not None:
         model.get_layer("embedding").set_weights([vectors.matrix])
-
     meta = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,
         "textrnn_version": __version__,
         "task": spec.task,
-        "multilabel": corpus.multilabel,
+        "multilabel": prepared.multilabel,
         "tokenizer": {**prepared.tokenizer.to_json(), "max_len": prepared.max_len},
         "vocab": prepared.vocab.tokens,
         "chars": prepared.chars.tokens if prepared.chars else None,
@@ -314,29 +386,47 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
         "tags": prepared.tags,
         "model": spec.to_json(),
         "training": {},
-        "data": {"source": corpus.source, "sha256": corpus.sha256, "rows": len(corpus.examples)},
+        "data": source,
         "embeddings": ({**vectors.to_json(), **vectors.coverage(prepared.token_counts)}
                        if vectors is not None else None),
         "metrics": {},
     }
-    meta["training"] = _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress,
-                            checkpoint_dir, resume, extra_callbacks)
-    return model, meta, prepared.valid_examples
+    return model, meta
 
 
-def _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress, checkpoint_dir,
+def training_data(prepared: Prepared, data: Corpus | Shards, spec: ModelSpec,
+                  config: TrainConfig, worker: int = 0, workers: int = 1):
+    """The batches to fit on and the number of batches an epoch takes."""
+    weights = (class_weights(prepared.label_counts, prepared.labels)
+               if config.class_weight == "balanced" else None)
+    config.batch_size = config.batch_size or auto_batch_size(prepared.train_rows)
+    rare = np.zeros(len(prepared.vocab), dtype=bool)
+    rare[2:] = [prepared.token_counts[token] <= 1 for token in prepared.vocab.tokens[2:]]
+    if prepared.train is not None:
+        train = prepared.train
+        if workers > 1:  # each worker its share of the rows
+            train = Encoded(train.tokens[worker::workers],
+                            train.labels[worker::workers] if train.labels is not None else None,
+                            train.tags[worker::workers] if train.tags is not None else None,
+                            train.chars[worker::workers] if train.chars is not None else None)
+        return in_memory(train, spec, config.batch_size, True, config.seed,
+                         weights[train.labels] if weights is not None else None, rare)
+    layout = Layout(chars=prepared.chars is not None, tags=bool(prepared.tags),
+                    labels=len(prepared.labels), multilabel=prepared.multilabel,
+                    weights=weights is not None)
+    sentences = streamed_sentences(prepared, data, spec.task, config.seed, weights, worker,
+                                   workers)
+    steps = config.steps_per_epoch or max(1, math.ceil(prepared.train_rows / config.batch_size))
+    return streamed(sentences, layout, spec, config.batch_size, config.seed, rare), steps
+
+
+def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, checkpoint_dir,
          resume, extra_callbacks=()) -> dict:
     """model.fit with the callbacks we rely on; returns the training figures for textrnn.json."""
     from textrnn import checkpoint
 
-    weights = (balanced_weights(prepared.train.labels, spec.num_labels)
-               if config.class_weight == "balanced" else None)
-    config.batch_size = config.batch_size or auto_batch_size(len(prepared.train.tokens))
-    rare = np.zeros(len(prepared.vocab), dtype=bool)
-    rare[2:] = [prepared.token_counts[token] <= 1 for token in prepared.vocab.tokens[2:]]
-    train_data, steps = make_dataset(prepared.train, spec, config.batch_size, True, config.seed,
-                                     weights, rare)
-    identity = {"data_sha256": corpus.sha256,
+    train_data, steps = training_data(prepared, data, spec, config)
+    identity = {"data_sha256": meta["data"]["sha256"],
                 "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
                 "options": {**spec.to_json(), **asdict(config), "epochs": None,
                             "patience": None, "save_on_interrupt": None}}
@@ -360,6 +450,7 @@ def _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress, ch
     interrupted = False
     try:
         model.fit(train_data, epochs=config.epochs, initial_epoch=state.get("epoch", 0),
+                  steps_per_epoch=steps if prepared.train is None else None,
                   callbacks=callbacks, verbose=0)
     except KeyboardInterrupt:
         if progress is not None:
@@ -372,20 +463,29 @@ def _fit(model, meta, prepared, corpus, valid_corpus, spec, config, progress, ch
     seconds = time.perf_counter() - started
     run = model.history.history if getattr(model, "history", None) else {}
     history = {key: past.get(key, []) + run.get(key, []) for key in {*past, *run}}
+    return training_figures(prepared, config, history, seconds, state.get("epoch"),
+                            interrupted, steps)
+
+
+def training_figures(prepared: Prepared, config: TrainConfig, history: dict, seconds: float,
+                     resumed_from: int | None, interrupted: bool, steps: int) -> dict:
+    """What textrnn.json records of a training run."""
     epochs_run = len(history.get("loss", []))
+    per_epoch = (prepared.train_rows if prepared.train is not None or not config.steps_per_epoch
+                 else steps * config.batch_size)
     return {
         **asdict(config),
         "epochs_run": epochs_run,
         "best_epoch": (int(np.argmax(history["val_score"])) + 1 if "val_score" in history
                        else epochs_run),
-        "resumed_from_epoch": state.get("epoch"),
+        "resumed_from_epoch": resumed_from,
         "interrupted": interrupted,
         "seconds": round(seconds, 2),
         "sentences_per_second": round(
-            (epochs_run - state.get("epoch", 0)) * len(prepared.train.tokens) / seconds, 1),
-        "train_rows": len(prepared.train.tokens),
+            (epochs_run - (resumed_from or 0)) * per_epoch / max(seconds, 1e-9), 1),
+        "train_rows": prepared.train_rows,
         "valid_rows": len(prepared.valid_examples),
-        "truncated_rows": prepared.train.truncated,
+        "truncated_rows": prepared.truncated,
         "history": {key: [round(float(v), 5) for v in values]
                     for key, values in history.items()},
         "notes": prepared.notes,

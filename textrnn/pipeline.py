@@ -1,0 +1,151 @@
+"""The tf.data input pipeline: encoded sentences in, length-bucketed training batches out.
+
+Sentences come either from arrays in memory or from a Python generator that streams files
+(training.py decides which); from there on both take the same path: rare-word dropout, the
+Jordan tagger's teacher forcing, and batches of sentences of similar length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from textrnn.models import ModelSpec
+from textrnn.text import MAX_CHARS
+
+RARE_WORD_DROPOUT = 0.5  # as Lample et al. (2016) did for singletons
+# Length buckets: sentences of similar length share a batch, so little compute goes to padding.
+BUCKET_BOUNDARIES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
+SHUFFLE_BUFFER = 10_000  # sentences, when streaming
+
+
+@dataclass
+class Encoded:
+    """Sentences as token ids, ready for the input pipeline."""
+
+    tokens: list[np.ndarray]
+    labels: np.ndarray | None = None  # class ids, or a multi-hot matrix
+    tags: list[np.ndarray] | None = None
+    chars: list[np.ndarray] | None = None  # (tokens, MAX_CHARS) character ids per sentence
+
+
+@dataclass
+class Layout:
+    """Which parts a sentence has, and their types: the signature of streamed examples."""
+
+    chars: bool
+    tags: bool
+    labels: int  # 0: none; else how many classes
+    multilabel: bool
+    weights: bool
+
+    def signature(self) -> dict:
+        import tensorflow as tf
+
+        spec = {"tokens": tf.TensorSpec([None], tf.int32)}
+        if self.chars:
+            spec["chars"] = tf.TensorSpec([None, MAX_CHARS], tf.int32)
+        if self.tags:
+            spec["tags"] = tf.TensorSpec([None], tf.int32)
+        if self.labels:
+            spec["label"] = (tf.TensorSpec([self.labels], tf.float32) if self.multilabel
+                             else tf.TensorSpec([], tf.int32))
+        if self.weights:
+            spec["weight"] = tf.TensorSpec([], tf.float32)
+        return spec
+
+
+def in_memory(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool, seed: int,
+              sample_weights: np.ndarray | None = None, rare_ids: np.ndarray | None = None):
+    """Batches over arrays in memory, and the exact number of batches in one pass."""
+    import tensorflow as tf
+
+    lengths = np.array([len(tokens) for tokens in encoded.tokens], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    # One flat tensor per part, sliced per sentence: far cheaper than ragged tensor slices.
+    flat = {"tokens": tf.constant(np.concatenate(encoded.tokens))}
+    if encoded.chars is not None:
+        flat["chars"] = tf.constant(np.concatenate(encoded.chars))
+    if encoded.tags is not None:
+        flat["tags"] = tf.constant(np.concatenate(encoded.tags))
+    columns = {"start": starts, "length": lengths}
+    if encoded.labels is not None:
+        columns["label"] = encoded.labels
+    if sample_weights is not None:
+        columns["weight"] = sample_weights.astype(np.float32)
+
+    def sentence(row):
+        start, length = row["start"], row["length"]
+        parts = {name: values[start:start + length] for name, values in flat.items()}
+        parts.update({name: row[name] for name in ("label", "weight") if name in row})
+        return parts
+
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
+    if shuffle:
+        dataset = dataset.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(sentence, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    steps = sum(math.ceil(count / batch_size) for count in Counter(
+        int(np.searchsorted(BUCKET_BOUNDARIES, length, side="right")) for length in lengths
+    ).values())
+    return batches(dataset, spec, batch_size, seed, rare_ids), steps
+
+
+def streamed(sentences: Callable[[], Iterator[dict]], layout: Layout, spec: ModelSpec,
+             batch_size: int, seed: int, rare_ids: np.ndarray | None = None):
+    """Endless batches over sentences a generator yields (one pass over the files each time
+    it is called), shuffled within a buffer."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_generator(sentences, output_signature=layout.signature())
+    dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    return batches(dataset.repeat(), spec, batch_size, seed, rare_ids)
+
+
+def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None):
+    """(inputs, targets[, sample weights]) batches grouped by sentence length.
+
+    With `rare_ids` (a boolean per vocabulary id), each occurrence of a rare word is read as the
+    unknown word with probability RARE_WORD_DROPOUT, so that the unknown-word vector is trained
+    and the model learns to tag a word it has never seen from its context (and spelling).
+    """
+    import tensorflow as tf
+
+    rare = tf.constant(rare_ids) if rare_ids is not None else None
+    label_name = "label" if spec.task == "classify" else "intent"
+
+    def to_model(parts):
+        tokens = parts["tokens"]
+        if rare is not None:
+            drop = tf.gather(rare, tokens) & (
+                tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
+            tokens = tf.where(drop, tf.ones_like(tokens), tokens)
+        inputs = {"tokens": tokens}
+        if "chars" in parts:
+            inputs["chars"] = parts["chars"]
+        targets = {}
+        if "tags" in parts:
+            targets["tags"] = parts["tags"]
+            if spec.jordan_tagger:  # teacher forcing: the gold previous tag, 0 at the start
+                inputs["prev_tags"] = tf.concat([[0], parts["tags"][:-1]], axis=0)
+        if "label" in parts:
+            targets[label_name] = parts["label"]
+        if "weight" in parts:
+            return inputs, targets, {label_name: parts["weight"]}
+        return inputs, targets
+
+    dataset = dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.bucket_by_sequence_length(
+        lambda inputs, *_: tf.shape(inputs["tokens"])[0],
+        list(BUCKET_BOUNDARIES), [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def auto_batch_size(rows: int) -> int:
+    """64 sentences a batch, fewer for small data so that an epoch still makes ~30 updates:
+    on the 248-row sample set, batches of 64 give 4 updates an epoch and early stopping ends
+    training before the slots are learnt."""
+    return int(min(64, max(8, rows // 30)))
