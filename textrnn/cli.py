@@ -196,6 +196,14 @@ def train(
     vocab: Annotated[Optional[str], typer.Option(
         "--vocab", help="A fixed vocabulary file, one token per line, most frequent first.")
     ] = None,
+    workers: Annotated[Optional[str], typer.Option(
+        "--workers", help="Train on several machines: every worker's host:port, the same "
+        "list on each (or set TF_CONFIG). Worker 0 writes the model.")] = None,
+    worker_index: Annotated[Optional[int], typer.Option(
+        "--worker-index", help="This machine's place in --workers, from 0.")] = None,
+    worker_timeout: Annotated[float, typer.Option(
+        "--worker-timeout", help="Seconds to wait for every worker to join (and for any "
+        "step) before failing.")] = 300,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue from the last epoch checkpoint of an interrupted run.")
     ] = False,
@@ -221,6 +229,12 @@ def train(
         raise UsageError("--embedding-dim must be positive")
     if steps_per_epoch is not None and steps_per_epoch < 1:
         raise UsageError("--steps-per-epoch must be positive")
+    from textrnn.distributed import cluster_from
+
+    cluster = cluster_from(workers, worker_index)
+    if cluster is not None and (resume or save_on_interrupt):
+        raise UsageError("--resume and --save-on-interrupt are for training in one process, "
+                         "not with --workers")
     from textrnn import plots
 
     if plot:
@@ -250,17 +264,23 @@ def train(
                          save_on_interrupt=save_on_interrupt, embeddings=embeddings,
                          steps_per_epoch=steps_per_epoch, vocab_file=vocab)
     progress = None if quiet else report.TrainingProgress()
-    checkpoints = checkpoint.directory_for(out)
+    checkpoints = checkpoint.directory_for(out) if cluster is None else None
     try:
         model, meta, valid_examples = fit(
             corpus, valid_corpus, spec, config, progress, checkpoints, resume,
-            [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [])
+            [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [],
+            cluster, worker_timeout)
     except KeyboardInterrupt:
         _fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
     if valid_examples:
         meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
-    bundle.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    if cluster is None or cluster.is_chief:  # other workers write nothing
+        bundle.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
+        if checkpoints is not None:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+    elif not json_out:
+        report.err.print(f"worker {cluster.index} done; worker 0 writes the model")
+        return
     if json_out:
         report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
     elif not quiet:

@@ -70,6 +70,9 @@ def print_train_summary(meta: dict, out: str, console: Console = err) -> None:
                   show_header=False, title_justify="left")
     table.add_row("rows (train / valid)", f"{training['train_rows']} / {training['valid_rows']}")
     table.add_row("vocabulary", str(len(meta["vocab"])))
+    if training.get("workers"):
+        table.add_row("workers", f"{training['workers']} (weights sha256 "
+                      f"{training['weights_sha256'][:12]}, the same on every worker)")
     vectors = meta.get("embeddings")
     if vectors:
         table.add_row("word vectors", f"{vectors['found']}/{vectors['words']} words "

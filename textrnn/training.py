@@ -4,12 +4,13 @@ fit with clipping and early stopping, and return the model with everything neede
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -329,15 +330,22 @@ def set_seeds(seed: int) -> None:
 
 def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
           config: TrainConfig, progress=None, checkpoint_dir: Path | None = None,
-          resume: bool = False, extra_callbacks: list = ()):
+          resume: bool = False, extra_callbacks: list = (), cluster=None,
+          worker_timeout: float = 300):
     """Fit a model; returns (keras model, metadata dict for textrnn.json, validation examples).
 
     `data` is a corpus in memory, or Shards streamed from files as training goes.
     `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
     With `checkpoint_dir`, every epoch is checkpointed there; `resume` continues from it.
     `extra_callbacks` (e.g. TensorBoard) run after the validation score, so they see val_score.
+    With a `cluster` (distributed.Cluster), this process is one of several workers.
     """
     check_spec(spec)
+    strategy = None
+    if cluster is not None:  # first: the strategy must exist before TensorFlow runs anything
+        from textrnn import distributed
+
+        strategy = distributed.connect(cluster, worker_timeout)
     set_seeds(config.seed)
     if isinstance(data, Shards):
         prepared = prepare_streamed(data, valid_corpus, config, spec.task, spec.char_features)
@@ -348,14 +356,23 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
         source = {"source": data.source, "sha256": data.sha256, "rows": len(data.examples)}
     if config.class_weight and (spec.task != "classify" or prepared.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
-    model, meta = _build(prepared, spec, config, source)
-    meta["training"] = _fit(model, meta, prepared, data, valid_corpus, spec, config, progress,
-                            checkpoint_dir, resume, extra_callbacks)
-    return model, meta, prepared.valid_examples
+    model, meta = _build(prepared, spec, config, source, strategy)
+    if strategy is None:
+        meta["training"] = _fit(model, meta, prepared, data, valid_corpus, spec, config,
+                                progress, checkpoint_dir, resume, extra_callbacks)
+        return model, meta, prepared.valid_examples
+    from textrnn.models import build_model
+
+    local = build_model(spec)  # outside the strategy: validated and saved as a plain model
+    meta["training"] = _fit_distributed(strategy, cluster, model, local, meta, prepared, data,
+                                        spec, config, progress, extra_callbacks, worker_timeout)
+    return local, meta, prepared.valid_examples
 
 
-def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dict):
-    """The compiled model (with pretrained vectors if asked) and its textrnn.json metadata."""
+def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dict,
+           strategy=None):
+    """The compiled model (with pretrained vectors if asked; under the strategy's scope when
+    distributed) and its textrnn.json metadata."""
     spec.vocab_size = len(prepared.vocab)
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
     spec.num_labels = len(prepared.labels)
@@ -370,9 +387,10 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
                                spec.embedding_dim or None, config.seed)
         spec.embedding_dim = vectors.dim
     spec.embedding_dim = spec.embedding_dim or 128
-    model = build_and_compile(spec, config)
-    if vectors is not None:
-        model.get_layer("embedding").set_weights([vectors.matrix])
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_and_compile(spec, config)
+        if vectors is not None:
+            model.get_layer("embedding").set_weights([vectors.matrix])
     meta = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,
@@ -432,14 +450,7 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
                             "patience": None, "save_on_interrupt": None}}
     state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
     past = state.get("history", {})
-    callbacks, stopper = [], None
-    if prepared.valid_examples:
-        # Early stopping watches the figure users judge the model by, on the validation set.
-        callbacks.append(_score_callback(meta, prepared.valid_examples))
-        stopper = checkpoint.ResumableEarlyStopping(
-            state.get("early_stopping"), monitor="val_score", mode="max",
-            patience=config.patience, restore_best_weights=True)
-        callbacks.append(stopper)
+    callbacks, stopper = _validation_callbacks(meta, prepared, config, state)
     if checkpoint_dir is not None:
         callbacks.append(checkpoint.EpochCheckpoint(
             checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
@@ -465,6 +476,48 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
     history = {key: past.get(key, []) + run.get(key, []) for key in {*past, *run}}
     return training_figures(prepared, config, history, seconds, state.get("epoch"),
                             interrupted, steps)
+
+
+def _validation_callbacks(meta: dict, prepared: Prepared, config: TrainConfig,
+                          state: dict | None = None) -> tuple[list, object]:
+    """The validation score and early stopping on it (none without validation data)."""
+    if not prepared.valid_examples:
+        return [], None
+    from textrnn.checkpoint import ResumableEarlyStopping
+
+    # Early stopping watches the figure users judge the model by, on the validation set.
+    stopper = ResumableEarlyStopping((state or {}).get("early_stopping"), monitor="val_score",
+                                     mode="max", patience=config.patience,
+                                     restore_best_weights=True)
+    return [_score_callback(meta, prepared.valid_examples), stopper], stopper
+
+
+def _fit_distributed(strategy, cluster, model, local, meta, prepared, data, spec, config,
+                     progress, extra_callbacks, timeout) -> dict:
+    """The custom multi-worker loop of distributed.py, with our callbacks. The batch size is
+    the global one: each worker takes its share; every worker runs the same number of steps."""
+    from textrnn import distributed
+
+    workers = len(cluster.workers)
+    config.batch_size = config.batch_size or auto_batch_size(prepared.train_rows)
+    per_worker = replace(config, batch_size=max(1, config.batch_size // workers))
+    steps = config.steps_per_epoch or max(1, math.ceil(prepared.train_rows / config.batch_size))
+
+    def datasets(worker: int, count: int):
+        dataset, _ = training_data(prepared, data, spec, per_worker, worker, count)
+        return dataset.repeat()
+
+    callbacks, _ = _validation_callbacks(meta, prepared, config)
+    if cluster.is_chief:  # other workers write nothing
+        callbacks.extend(extra_callbacks)
+    if progress is not None:
+        callbacks.append(_progress_callback(progress, config.epochs, steps))
+    history, seconds = distributed.fit(strategy, cluster, model, local, datasets, steps,
+                                       config.epochs, callbacks, timeout)
+    figures = training_figures(prepared, config, history, seconds, None, False, steps)
+    figures["workers"] = workers
+    figures["weights_sha256"] = distributed.weights_fingerprint(local)
+    return figures
 
 
 def training_figures(prepared: Prepared, config: TrainConfig, history: dict, seconds: float,
