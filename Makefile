@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 MODEL ?= textrnn-model
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-scale clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,9 @@ lint: install
 bench: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py --out docs/benchmarks.md
+
+bench-scale: install
+	$(BIN)/python bench/scale.py --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) $(MODEL) build *.egg-info

@@ -1904,9 +1904,17 @@ def render(results: dict, info: dict) -> str:
     return "\n".join(lines)
 
 
+SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"  # bench/scale.py's
+
+
 def write_outputs(out: Path, results: dict, info: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(results, info), encoding="utf-8")
+    report = render(results, info)
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    if SCALE_BEGIN in old and SCALE_END in old:  # measured separately: keep it
+        kept = SCALE_BEGIN + old.split(SCALE_BEGIN, 1)[1].split(SCALE_END, 1)[0] + SCALE_END
+        report = report.rstrip("\n") + "\n\n" + kept + "\n"
+    out.write_text(report, encoding="utf-8")
     raw = out.with_suffix(".json")
     raw.write_text(json.dumps({"info": info, "results": results}, indent=1,
                               ensure_ascii=False) + "\n", encoding="utf-8")
