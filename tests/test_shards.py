@@ -33,7 +33,8 @@ def test_every_format_streams_the_same_examples_as_the_whole_file_reader(tmp_pat
                                         for t, label in rows))
     files["t.ft"].write_text("".join(f"__label__{label} {t}\n" for t, label in rows))
     pd.DataFrame(rows, columns=["text", "label"]).to_parquet(files["t.parquet"])
-    for name, path in {**files, "slots": slots_csv}.items():
+    conll = slots_csv.with_suffix(".conll")
+    for name, path in {**files, "slots": slots_csv, "conll": conll}.items():
         whole = read_corpus(str(path)).examples
         streamed = list(read_examples(path, ReadOptions(), []))
         assert [(e.text, e.labels, e.tags, e.row) for e in streamed] == [
@@ -113,3 +114,17 @@ def test_streamed_shards_with_steps_per_epoch_and_a_fixed_vocabulary(tmp_path, t
     assert 15 <= meta["training"]["valid_rows"] <= 45
     assert meta["training"]["train_rows"] + meta["training"]["valid_rows"] == 300
     assert run("train", topics_test_csv, "--steps-per-epoch", "3", *TINY).exit_code == 2
+
+
+def test_streamed_joint_training_learns_intents_and_slots(tmp_path, slots_csv):
+    out = tmp_path / "model"
+    result = run("train", slots_csv, "--stream", "--out", out, "--epochs", "15", "--quiet")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "textrnn.json").read_text())
+    assert meta["task"] == "joint" and meta["data"]["streamed"]
+    # Loose floors: 15 epochs on ~250 sentences (the in-memory path reaches about the same).
+    assert meta["metrics"]["slot_f1"] > 0.6 and meta["metrics"]["intent_accuracy"] > 0.7
+    predicted = run("predict", "Arrive Taipei on November 2nd", "--model", out, "--format",
+                    "jsonl")
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.stdout)["intent"] == "book_flight"
