@@ -175,12 +175,23 @@ def _csv_frame(text: str, source: str, sep: str):
 
 
 def _jsonl_frame(text: str, source: str):
-    import json
 
     import pandas as pd
 
     records, line_numbers = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, record in json_objects(text.splitlines(), source):
+        records.append(record)
+        line_numbers.append(number)
+    frame = pd.DataFrame.from_records(records)
+    frame.index = line_numbers
+    return frame
+
+
+def json_objects(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of JSON lines; `lines` may stream."""
+    import json
+
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -189,11 +200,7 @@ def _jsonl_frame(text: str, source: str):
             raise DataError(f"{source}, line {number}: not valid JSON ({error.msg})") from None
         if not isinstance(record, dict):
             raise DataError(f"{source}, line {number}: expected a JSON object per line")
-        records.append(record)
-        line_numbers.append(number)
-    frame = pd.DataFrame.from_records(records)
-    frame.index = line_numbers
-    return frame
+        yield number, record
 
 
 def _parquet_frame(raw: bytes, source: str):

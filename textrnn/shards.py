@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from textrnn.data import (
     conll_examples,
     detect_format,
     fasttext_examples,
+    json_objects,
     skipped_warning,
 )
 
@@ -123,15 +123,7 @@ def _csv_records(handle, source: str, fmt: str) -> Iterator[tuple[int, dict | li
 
 def _jsonl_records(handle, source: str) -> Iterator[tuple[int, dict | list]]:
     header_sent = False
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{source}, line {number}: not valid JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{source}, line {number}: expected a JSON object per line")
+    for number, record in json_objects(handle, source):
         if not header_sent:  # the first object's keys name the columns
             header_sent = True
             yield 0, list(record)
@@ -145,9 +137,8 @@ def _table_examples(records, source: str, options: ReadOptions, unit: str,
         if columns is None:
             columns = Columns.pick([str(name) for name in cells], source, options)
             continue
-        if any(name not in cells for name in columns.wanted):
-            missing = next(name for name in columns.wanted if name not in cells)
-            raise DataError(f"{source}, {unit} {row}: no '{missing}' field")
+        # A field missing from a JSON object is an empty cell, as in the whole-file reader.
+        cells = {name: cells.get(name) for name in columns.wanted}
         example = columns.example(cells, row, f"{source}, {unit} {row}")
         if example is None:
             skipped += 1
