@@ -1,5 +1,6 @@
 """Multi-worker training: two real worker processes on 127.0.0.1, and the cluster options."""
 
+import contextlib
 import json
 import os
 import socket
@@ -35,6 +36,18 @@ def start_worker(data, out, workers: str, index: int, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+@contextlib.contextmanager
+def killed_at_exit(processes):
+    """A worker blocked in TensorFlow ignores SIGTERM: never leave one behind a failed test."""
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 @pytest.mark.parametrize("shards", [1, 2], ids=["one file in memory", "two streamed shards"])
 def test_two_workers_end_with_identical_weights_and_the_chief_writes_the_model(tmp_path, shards):
     for part in range(shards):
@@ -45,10 +58,11 @@ def test_two_workers_end_with_identical_weights_and_the_chief_writes_the_model(t
     processes = [start_worker(data, tmp_path / f"out{i}", workers, i, "--worker-timeout", "120")
                  for i in (1, 0)]
     outputs = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=240)
-        assert process.returncode == 0, stderr
-        outputs.append(json.loads(stdout)["training"])
+    with killed_at_exit(processes):
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=240)
+            assert process.returncode == 0, stderr
+            outputs.append(json.loads(stdout)["training"])
     worker1, chief = outputs
     assert chief["workers"] == worker1["workers"] == 2
     assert chief["weights_sha256"] == worker1["weights_sha256"]
@@ -65,7 +79,8 @@ def test_two_workers_end_with_identical_weights_and_the_chief_writes_the_model(t
 def test_a_worker_that_never_joins_fails_the_others_with_a_clear_message(tmp_path, topics_csv):
     workers = ",".join(f"127.0.0.1:{port}" for port in free_ports(2))
     process = start_worker(topics_csv, tmp_path / "out", workers, 0, "--worker-timeout", "5")
-    _, stderr = process.communicate(timeout=120)
+    with killed_at_exit([process]):
+        _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "not every worker joined within 5 s" in stderr and workers.split(",")[1] in stderr
     assert not (tmp_path / "out").exists()
