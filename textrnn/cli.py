@@ -167,6 +167,11 @@ def train(
         "--char-features/--no-char-features",
         help="A character CNN per token, for rare words and typos (default for slot filling)."
     )] = None,
+    bigrams: Annotated[Optional[bool], typer.Option(
+        "--bigrams/--no-bigrams",
+        help="A vector per token for it and its right neighbour: character bigrams, the "
+        "nearest thing to words in Chinese (default when most training tokens are CJK)."
+    )] = None,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
     crf: Annotated[Optional[bool], typer.Option(
         "--crf/--no-crf", help="CRF tag decoder (default for slot filling).")] = None,
@@ -227,7 +232,8 @@ def train(
 
     spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
                         embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
-                        freeze_embeddings=freeze_embeddings, char_features=char_features)
+                        freeze_embeddings=freeze_embeddings, char_features=char_features,
+                        bigrams=bigrams)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
                          clipnorm=clipnorm, patience=patience, valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,

@@ -19,10 +19,22 @@ from textrnn.bundle import FORMAT_VERSION
 from textrnn.data import Corpus
 from textrnn.errors import DataError, UsageError
 from textrnn.models import ENCODERS, ModelSpec, check_spec
-from textrnn.text import Tokenizer, Vocabulary, align_tags, char_matrix, choose_max_len
+from textrnn.text import (
+    Tokenizer,
+    Vocabulary,
+    align_tags,
+    bigrams,
+    char_matrix,
+    choose_max_len,
+    cjk_share,
+)
 
 PAD_TAG = "<pad>"
 RARE_WORD_DROPOUT = 0.5  # as Lample et al. (2016) did for singletons
+# Bigram features are on by default when more than this share of the training tokens are CJK
+# characters: a Chinese character alone is ambiguous, and words are mostly 2 characters.
+BIGRAM_CJK_SHARE = 0.5
+BIGRAM_MIN_COUNT = 2  # a bigram seen once in training reads as the unknown bigram
 # Length buckets: sentences of similar length share a batch, so little compute goes to padding.
 BUCKET_BOUNDARIES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
 
@@ -52,6 +64,7 @@ class Encoded:
     labels: np.ndarray | None = None  # class ids, or a multi-hot matrix
     tags: list[np.ndarray] | None = None
     chars: list[np.ndarray] | None = None  # (tokens, MAX_CHARS) character ids per sentence
+    bigrams: list[np.ndarray] | None = None  # a bigram id per token
     truncated: int = 0
 
 
@@ -67,6 +80,7 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     token_counts: Counter = field(default_factory=Counter)
     chars: Vocabulary | None = None
+    bigrams: Vocabulary | None = None
 
 
 def split_indices(keys: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -90,8 +104,11 @@ def _stratum(example) -> str:
 
 
 def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
-            task: str, char_features: bool = False) -> Prepared:
-    """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
+            task: str, char_features: bool = False, use_bigrams: bool | None = False
+            ) -> Prepared:
+    """Tokenize, split, build the vocabulary and label sets from the training part, encode.
+
+    `use_bigrams` None decides from the data: bigram features for mostly-CJK text."""
     tokenizer = Tokenizer(lowercase=config.lowercase)
     if valid_corpus is None and config.valid_split > 0:
         train_rows, valid_rows = split_indices(
@@ -122,6 +139,12 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
     if char_features:
         prepared.chars = Vocabulary.build([list(token) for token in token_counts],
                                           config.min_count)
+    if use_bigrams is None:
+        use_bigrams = cjk_share([tokens for tokens, _ in tokenized]) > BIGRAM_CJK_SHARE
+    if use_bigrams:
+        prepared.bigrams = Vocabulary.build(
+            [bigrams(tokens[:max_len]) for tokens, _ in tokenized],
+            max(config.min_count, BIGRAM_MIN_COUNT))
     prepared.train = encode(prepared, tokenized, train_examples, corpus.multilabel, task)
     unseen = sorted({label for example in valid_examples for label in example.labels or []}
                     - set(labels))
@@ -145,6 +168,10 @@ def encode(prepared: Prepared, tokenized, examples, multilabel: bool, task: str)
     if prepared.chars is not None:
         encoded.chars = [char_matrix(tokens[:max_len] or [""], prepared.chars)
                          for tokens, _ in tokenized]
+    if prepared.bigrams is not None:
+        encoded.bigrams = [
+            np.asarray(prepared.bigrams.encode(bigrams(tokens[:max_len])) or [1], dtype=np.int32)
+            for tokens, _ in tokenized]
     if task in ("classify", "joint"):
         index = {label: i for i, label in enumerate(prepared.labels)}
         if multilabel:
@@ -188,6 +215,8 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
     flat_tags = tf.constant(np.concatenate(encoded.tags)) if encoded.tags is not None else None
     flat_chars = (tf.constant(np.concatenate(encoded.chars)) if encoded.chars is not None
                   else None)
+    flat_bigrams = (tf.constant(np.concatenate(encoded.bigrams))
+                    if encoded.bigrams is not None else None)
     columns = [starts, lengths]
     if encoded.labels is not None:
         columns.append(encoded.labels)
@@ -206,6 +235,8 @@ def make_dataset(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bo
             inputs["tokens"] = tf.where(drop, tf.ones_like(tokens), tokens)
         if flat_chars is not None:
             inputs["chars"] = flat_chars[start:start + length]
+        if flat_bigrams is not None:
+            inputs["bigrams"] = flat_bigrams[start:start + length]
         targets = {}
         if flat_tags is not None:
             tags = flat_tags[start:start + length]
@@ -282,9 +313,12 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
     if config.class_weight and (spec.task != "classify" or corpus.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
     set_seeds(config.seed)
-    prepared = prepare(corpus, valid_corpus, config, spec.task, spec.char_features)
+    prepared = prepare(corpus, valid_corpus, config, spec.task, spec.char_features,
+                       spec.bigrams)
     spec.vocab_size = len(prepared.vocab)
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
+    spec.bigrams = prepared.bigrams is not None
+    spec.num_bigrams = len(prepared.bigrams) if prepared.bigrams else 0
     spec.num_labels = len(prepared.labels)
     spec.num_tags = len(prepared.tags)
     spec.multilabel = corpus.multilabel
@@ -310,6 +344,7 @@ def train(corpus: Corpus, valid_corpus: Corpus | None, spec: ModelSpec, config: 
         "tokenizer": {**prepared.tokenizer.to_json(), "max_len": prepared.max_len},
         "vocab": prepared.vocab.tokens,
         "chars": prepared.chars.tokens if prepared.chars else None,
+        "bigrams": prepared.bigrams.tokens if prepared.bigrams else None,
         "labels": prepared.labels,
         "tags": prepared.tags,
         "model": spec.to_json(),
