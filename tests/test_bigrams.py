@@ -13,7 +13,14 @@ from test_engine_numpy import assert_same_outputs, factory_model, round_trip, to
 from textrnn.data import Corpus, Example
 from textrnn.inference import Predictor
 from textrnn.text import BIGRAM_END, OOV, PAD, Tokenizer, bigrams, cjk_share
-from textrnn.training import BIGRAM_MIN_COUNT, TrainConfig, encode, prepare, tokenize_example
+from textrnn.training import (
+    BIGRAM_MIN_COUNT,
+    TrainConfig,
+    default_encoder,
+    encode,
+    prepare,
+    tokenize_example,
+)
 
 ZH_TOPICS = {
     "sports": ["足球", "篮球", "比赛", "球员", "冠军", "教练"],
@@ -71,6 +78,12 @@ def test_bigrams_default_on_for_chinese_and_off_for_english():
                    use_bigrams=True).bigrams
 
 
+def test_chinese_classification_defaults_to_the_cnn_and_everything_else_to_the_lstm():
+    assert default_encoder("classify", corpus_of(zh_rows(60, 1))) == "cnn"
+    assert default_encoder("classify", corpus_of(topic_rows(60, 1))) == "lstm"
+    assert default_encoder("tag", corpus_of(zh_rows(60, 1))) == "lstm"
+
+
 def test_bigram_vocabulary_keeps_repeated_bigrams_only():
     rows = [("足球比赛", "sports"), ("足球冠军", "sports"), ("股票市场", "finance")]
     prepared = prepare(corpus_of(rows), None, TrainConfig(valid_split=0), "classify",
@@ -123,7 +136,7 @@ def test_bigram_ids_align_with_tokens_in_training_and_prediction_with_truncation
     ("classify", "lstm", {}),
     ("joint", "lstm", {"char_features": True}),
     ("classify", "cnn", {}),
-    ("tag", "gru", {"bigram_dropout": 0.5}),
+    ("tag", "gru", {"bigram_dropout": 0.5, "embedding_dropout": 0.2}),
 ])
 def test_numpy_engine_matches_keras_with_bigrams(task, encoder, overrides, tmp_path):
     model = factory_model(task, encoder, seed=5, bigrams=True, num_bigrams=20, bigram_dim=4,
@@ -141,6 +154,7 @@ def test_cli_trains_chinese_with_bigrams_and_predicts_the_same_on_both_engines(z
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "textrnn.json").read_text("utf-8"))
     assert meta["model"]["bigrams"] is True and meta["engine"]["numpy"] is True
+    assert meta["model"]["encoder"] == "cnn"  # the default for classifying Chinese
     assert meta["bigrams"][:2] == [PAD, OOV] and len(meta["bigrams"]) == meta["model"][
         "num_bigrams"]
     texts = ["今天的足球比赛", "银行基金怎么看待", "芯片", "x"]
@@ -152,3 +166,7 @@ def test_cli_trains_chinese_with_bigrams_and_predicts_the_same_on_both_engines(z
     assert result.exit_code == 0, result.output
     meta = json.loads((off / "textrnn.json").read_text("utf-8"))
     assert meta["model"]["bigrams"] is False and meta["bigrams"] is None
+    result = run("train", zh_csv, "--out", off, *TINY, "--unidirectional")
+    assert result.exit_code == 0, result.output  # a recurrent option: the LSTM default
+    meta = json.loads((off / "textrnn.json").read_text("utf-8"))
+    assert meta["model"]["encoder"] == "lstm" and meta["model"]["bigrams"] is True

@@ -148,8 +148,9 @@ def train(
     valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
     task: Annotated[Optional[str], typer.Option(
         help="classify, tag or joint (default: what the data has).")] = None,
-    encoder: Annotated[str, typer.Option(
-        help="lstm, gru, rnn, jordan, cnn or tree (tree: classification only).")] = "lstm",
+    encoder: Annotated[Optional[str], typer.Option(
+        help="lstm, gru, rnn, jordan, cnn or tree (tree: classification only); default lstm, "
+        "or cnn to classify mostly-CJK text.")] = None,
     bidirectional: Annotated[Optional[bool], typer.Option(
         "--bidirectional/--unidirectional", help="Read both ways (default for recurrent).")
     ] = None,
@@ -227,9 +228,11 @@ def train(
     _quiet_tensorflow()
     from textrnn import bundle, checkpoint, report
     from textrnn.inference import Predictor, evaluate
-    from textrnn.training import TrainConfig, default_spec
+    from textrnn.training import TrainConfig, default_encoder, default_spec
     from textrnn.training import train as fit
 
+    if encoder is None:  # a recurrent-only option keeps the recurrent default
+        encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
     spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
                         embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
                         freeze_embeddings=freeze_embeddings, char_features=char_features,
