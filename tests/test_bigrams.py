@@ -136,7 +136,7 @@ def test_bigram_ids_align_with_tokens_in_training_and_prediction_with_truncation
     ("classify", "lstm", {}),
     ("joint", "lstm", {"char_features": True}),
     ("classify", "cnn", {}),
-    ("tag", "gru", {"bigram_dropout": 0.5, "embedding_dropout": 0.2}),
+    ("tag", "gru", {"bigram_dropout": 0.5}),
 ])
 def test_numpy_engine_matches_keras_with_bigrams(task, encoder, overrides, tmp_path):
     model = factory_model(task, encoder, seed=5, bigrams=True, num_bigrams=20, bigram_dim=4,

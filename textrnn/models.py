@@ -65,7 +65,6 @@ class ModelSpec:
     num_bigrams: int = 0  # bigram vocabulary size, with padding and unknown
     bigram_dim: int = 64
     bigram_dropout: float = 0.0  # whole bigram vectors dropped in training
-    embedding_dropout: float = 0.0  # dropout on the encoder's input vectors
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,8 +84,7 @@ def check_spec(spec: ModelSpec) -> None:
     # An embedding size of 0 stands for "the word-vector file's" until training sets it.
     if spec.layers < 1 or spec.units < 1 or spec.embedding_dim < 0:
         raise UsageError("--layers, --units and --embedding-dim must be positive")
-    if not all(0 <= rate < 1 for rate in (spec.dropout, spec.bigram_dropout,
-                                          spec.embedding_dropout)):
+    if not 0 <= spec.dropout < 1 or not 0 <= spec.bigram_dropout < 1:
         raise UsageError("--dropout must be in [0, 1)")
     if spec.bigram_dim < 1:
         raise UsageError("the bigram embedding size must be positive")
@@ -130,8 +128,6 @@ def build_model(spec: ModelSpec):
         inputs.append(bigrams)
         x = BigramEmbedding(spec.num_bigrams, spec.bigram_dim, spec.bigram_dropout,
                             name="bigram_embedding")([x, bigrams])
-    if spec.embedding_dropout:
-        x = layers.Dropout(spec.embedding_dropout, name="embedding_dropout")(x)
     outputs = {}
     if spec.jordan_tagger:
         from textrnn.jordan import JordanTagger
