@@ -59,6 +59,10 @@ def keras_feed(model, ids):
         chars[np.arange(6) >= rng.integers(1, 7, size=(*ids.shape, 1))] = 0
         chars[ids == 0] = 0
         feed["chars"] = chars
+    if "bigrams" in names:  # ids 1..19 at real tokens
+        rng = np.random.default_rng(int(ids.sum()) + 1)
+        feed["bigrams"] = np.where(ids != 0, rng.integers(1, 20, size=ids.shape), 0
+                                   ).astype("int32")
     return feed
 
 

@@ -151,8 +151,9 @@ def train(
     valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
     task: Annotated[Optional[str], typer.Option(
         help="classify, tag or joint (default: what the data has).")] = None,
-    encoder: Annotated[str, typer.Option(
-        help="lstm, gru, rnn, jordan, cnn or tree (tree: classification only).")] = "lstm",
+    encoder: Annotated[Optional[str], typer.Option(
+        help="lstm, gru, rnn, jordan, cnn or tree (tree: classification only); default lstm, "
+        "or cnn to classify mostly-CJK text.")] = None,
     bidirectional: Annotated[Optional[bool], typer.Option(
         "--bidirectional/--unidirectional", help="Read both ways (default for recurrent).")
     ] = None,
@@ -169,6 +170,11 @@ def train(
     char_features: Annotated[Optional[bool], typer.Option(
         "--char-features/--no-char-features",
         help="A character CNN per token, for rare words and typos (default for slot filling)."
+    )] = None,
+    bigrams: Annotated[Optional[bool], typer.Option(
+        "--bigrams/--no-bigrams",
+        help="A vector per token for it and its right neighbour: character bigrams, the "
+        "nearest thing to words in Chinese (default when most training tokens are CJK)."
     )] = None,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
     crf: Annotated[Optional[bool], typer.Option(
@@ -251,12 +257,15 @@ def train(
     _quiet_tensorflow()
     from textrnn import bundle, checkpoint, report
     from textrnn.inference import Predictor, evaluate
-    from textrnn.training import TrainConfig, default_spec
+    from textrnn.training import TrainConfig, default_encoder, default_spec
     from textrnn.training import train as fit
 
+    if encoder is None:  # a recurrent-only option keeps the recurrent default
+        encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
     spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
                         embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
-                        freeze_embeddings=freeze_embeddings, char_features=char_features)
+                        freeze_embeddings=freeze_embeddings, char_features=char_features,
+                        bigrams=bigrams)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
                          clipnorm=clipnorm, patience=patience, valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,

@@ -22,7 +22,8 @@ node (`tokens != 0`, the Embedding's `mask_zero` mask).
 Weight names (`export()[1]`) are ``"<layer name>/<weight>"``, e.g. ``embedding/embeddings``,
 ``lstm_1/kernel``, ``lstm_1/recurrent_kernel``, ``lstm_1/bias``; the two directions of a
 Bidirectional layer are ``bilstm_1/forward/...`` and ``bilstm_1/backward/...``; a KimConv's
-convolutions are ``cnn_1/conv3/kernel`` and ``cnn_1/conv3/bias``; a GRU's bias is (2, 3h):
+convolutions are ``cnn_1/conv3/kernel`` and ``cnn_1/conv3/bias``; the bigram table is
+``bigram_embedding/embeddings``; a GRU's bias is (2, 3h):
 row 0 input bias, row 1 recurrent bias (Keras' layout). The CRF transitions of the layer named
 ``tags`` are ``tags/transitions`` (K, K; ``[i, j]`` scores tag j after tag i),
 ``tags/start_transitions`` and ``tags/end_transitions`` (K,) -- also listed under
@@ -193,7 +194,7 @@ class _Exporter:
             raise UnsupportedLayer(op.name, kind)
         else:
             handler(op, entry, flat_args)
-        if entry["type"] not in ("NotEqual", "JordanTagger", "CharCNN") \
+        if entry["type"] not in ("NotEqual", "JordanTagger", "CharCNN", "BigramEmbedding") \
                 and len(entry["inputs"]) != 1:
             raise UnsupportedLayer(op.name, kind, "expected exactly one input tensor")
         self.nodes.append(entry)
@@ -254,6 +255,12 @@ class _Exporter:
                                       layer.embedding.embeddings),
             "kernel": self.weight(f"{layer.name}/char_conv/kernel", layer.conv.kernel),
             "bias": self.weight(f"{layer.name}/char_conv/bias", layer.conv.bias)}
+
+    def _BigramEmbedding(self, layer, entry, _):
+        if len(entry["inputs"]) != 2:
+            raise UnsupportedLayer(layer.name, "BigramEmbedding", "expected [vectors, ids]")
+        entry["weights"] = {"embeddings": self.weight(f"{layer.name}/embeddings",
+                                                      layer.embedding.embeddings)}
 
     def _TreeEncoder(self, layer, entry, _):
         entry["weights"] = {name: self.weight(f"{layer.name}/{name}", getattr(layer, name))
@@ -350,7 +357,8 @@ def _is_textrnn(obj, module: str, name: str) -> bool:
 def _is_native(keras, op, kind: str) -> bool:
     """The exact Keras or textrnn class the handler was written for (no subclasses)."""
     textrnn_classes = {"KimConv": "textrnn.layers", "MaskedGlobalMaxPooling1D": "textrnn.layers",
-                       "CharCNN": "textrnn.layers", "CRF": "textrnn.crf",
+                       "CharCNN": "textrnn.layers", "BigramEmbedding": "textrnn.layers",
+                       "CRF": "textrnn.crf",
                        "JordanTagger": "textrnn.jordan", "TreeEncoder": "textrnn.tree"}
     if kind in textrnn_classes:
         return _is_textrnn(op, textrnn_classes[kind], kind)
@@ -606,6 +614,16 @@ class NumpyModel:
             features *= (spellings > 0)[..., None]
             per_token = features.max(axis=1)[where.reshape(-1)].reshape(batch, steps, -1)
             return [np.concatenate([words, per_token], axis=-1)]
+        return run, refs
+
+    def _build_BigramEmbedding(self, node, config, w, refs):
+        # [token vectors, bigram ids] -> the token vectors, then each bigram's vector (dropout
+        # is for training only).
+        table = w["embeddings"]
+
+        def run(args, mask, inputs):
+            ids = np.asarray(args[1]).astype(np.intp, copy=False)
+            return [np.concatenate([args[0], table[ids]], axis=-1)]
         return run, refs
 
     def _build_TreeEncoder(self, node, config, w, refs):

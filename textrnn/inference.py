@@ -9,7 +9,7 @@ import numpy as np
 from textrnn.decode import viterbi_batch
 from textrnn.errors import UsageError
 from textrnn.metrics import bio_spans
-from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, char_matrix, token_words
+from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, bigrams, char_matrix, token_words
 
 # Keras traces a new graph per batch shape: rounding widths up to a multiple of 8 keeps their
 # number small. The NumPy engine has no such cost, so it gets the exact width (no wasted steps).
@@ -40,6 +40,7 @@ class Predictor:
         self.max_len = int(meta["tokenizer"]["max_len"])
         self.vocab = Vocabulary(meta["vocab"])
         self.chars = Vocabulary(meta["chars"]) if meta.get("chars") else None
+        self.bigrams = Vocabulary(meta["bigrams"]) if meta.get("bigrams") else None
         self.labels = meta["labels"]
         self.tags = meta["tags"]
         self.batch_size = batch_size
@@ -88,6 +89,11 @@ class Predictor:
             inputs["chars"] = np.zeros((*ids.shape, MAX_CHARS), dtype=np.int32)
             for row, item in enumerate(batch):
                 inputs["chars"][row, : len(item.tokens)] = char_matrix(item.tokens, self.chars)
+        if self.bigrams is not None:
+            inputs["bigrams"] = np.zeros_like(ids)
+            for row, item in enumerate(batch):
+                inputs["bigrams"][row, : len(item.tokens)] = self.bigrams.encode(
+                    bigrams(item.tokens))
         if "prev_tags" in self._input_names:
             inputs["prev_tags"] = np.zeros_like(ids)
         outputs = self.model.predict_on_batch(inputs)

@@ -105,3 +105,42 @@ class CharCNN(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_chars": self.num_chars, "dim": self.dim,
                 "filters": self.filters, "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class BigramEmbedding(layers.Layer):
+    """Token vectors extended with a vector for each position's bigram (the token and its right
+    neighbour): for Chinese, where a token is one character, the bigram is the nearest thing to
+    a word.
+
+    Called on [token vectors (B, T, D), bigram ids (B, T), 0 padding, 1 unknown]; returns
+    (B, T, D + dim) and passes on the token mask unchanged (the concatenation is done here,
+    as in CharCNN, so the mask stays a plain tensor the NumPy engine can follow). `dropout`
+    zeroes whole bigram vectors in training: the bigram table is large and overfits first.
+    """
+
+    def __init__(self, num_bigrams: int, dim: int = 64, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_bigrams, self.dim, self.dropout = num_bigrams, dim, dropout
+        self.embedding = layers.Embedding(num_bigrams, dim, name="embedding")
+        # noise_shape (B, T, 1): a dropped bigram loses its whole vector.
+        self.drop = layers.Dropout(dropout, noise_shape=(None, None, 1))
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.embedding.build(input_shape[1])
+
+    def call(self, inputs, mask=None, training=None):
+        words, ids = inputs
+        vectors = self.drop(self.embedding(ids), training=training)
+        return ops.concatenate([words, vectors], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if mask is not None else None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], input_shape[0][-1] + self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "num_bigrams": self.num_bigrams, "dim": self.dim,
+                "dropout": self.dropout}

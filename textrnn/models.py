@@ -59,6 +59,12 @@ class ModelSpec:
     freeze_embeddings: bool = False
     char_features: bool = False
     num_chars: int = 0  # character vocabulary size, with padding and unknown
+    # A vector per token for the bigram it starts (see text.bigrams). None until training
+    # decides from the data: on for mostly-CJK text (training.BIGRAM_CJK_SHARE).
+    bigrams: bool | None = None
+    num_bigrams: int = 0  # bigram vocabulary size, with padding and unknown
+    bigram_dim: int = 64
+    bigram_dropout: float = 0.0  # whole bigram vectors dropped in training
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -78,8 +84,10 @@ def check_spec(spec: ModelSpec) -> None:
     # An embedding size of 0 stands for "the word-vector file's" until training sets it.
     if spec.layers < 1 or spec.units < 1 or spec.embedding_dim < 0:
         raise UsageError("--layers, --units and --embedding-dim must be positive")
-    if not 0 <= spec.dropout < 1:
+    if not 0 <= spec.dropout < 1 or not 0 <= spec.bigram_dropout < 1:
         raise UsageError("--dropout must be in [0, 1)")
+    if spec.bigram_dim < 1:
+        raise UsageError("the bigram embedding size must be positive")
     if not ENCODERS[spec.encoder].tags and spec.task != "classify":
         raise UsageError(f"the {spec.encoder} encoder builds one vector per sentence: it "
                          "classifies, it does not tag (choose another --encoder, or --task "
@@ -96,8 +104,9 @@ def check_spec(spec: ModelSpec) -> None:
 
 
 def build_model(spec: ModelSpec):
-    """A Keras functional model with named inputs ('tokens', and 'prev_tags' for the Jordan
-    tagger) and named outputs ('label' for classification, 'tags', and 'intent' when joint)."""
+    """A Keras functional model with named inputs ('tokens'; 'chars' and 'bigrams' when those
+    features are on; 'prev_tags' for the Jordan tagger) and named outputs ('label' for
+    classification, 'tags', and 'intent' when joint)."""
     import keras
     from keras import layers
 
@@ -112,6 +121,13 @@ def build_model(spec: ModelSpec):
         chars = keras.Input(shape=(None, None), dtype="int32", name="chars")
         inputs.append(chars)
         x = CharCNN(spec.num_chars, name="char_cnn")([x, chars])
+    if spec.bigrams:
+        from textrnn.layers import BigramEmbedding
+
+        bigrams = keras.Input(shape=(None,), dtype="int32", name="bigrams")
+        inputs.append(bigrams)
+        x = BigramEmbedding(spec.num_bigrams, spec.bigram_dim, spec.bigram_dropout,
+                            name="bigram_embedding")([x, bigrams])
     outputs = {}
     if spec.jordan_tagger:
         from textrnn.jordan import JordanTagger

@@ -24,7 +24,7 @@ SHUFFLE_BUFFER = 10_000  # sentences, when streaming
 # Streamed sentences cross from Python to tf.data this many at a time: one element at a time
 # costs ~0.2 ms each, more than tokenizing and encoding the sentence.
 CHUNK = 256
-PER_TOKEN = ("tokens", "chars", "tags")
+PER_TOKEN = ("tokens", "chars", "bigrams", "tags")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Encoded:
     labels: np.ndarray | None = None  # class ids, or a multi-hot matrix
     tags: list[np.ndarray] | None = None
     chars: list[np.ndarray] | None = None  # (tokens, MAX_CHARS) character ids per sentence
+    bigrams: list[np.ndarray] | None = None  # a bigram id per token
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Layout:
     """Which parts a sentence has, and their types: the signature of streamed chunks."""
 
     chars: bool
+    bigrams: bool
     tags: bool
     labels: int  # 0: none; else how many classes
     multilabel: bool
@@ -55,6 +57,8 @@ class Layout:
                 "tokens": tf.TensorSpec([None], tf.int32)}
         if self.chars:
             spec["chars"] = tf.TensorSpec([None, MAX_CHARS], tf.int32)
+        if self.bigrams:
+            spec["bigrams"] = tf.TensorSpec([None], tf.int32)
         if self.tags:
             spec["tags"] = tf.TensorSpec([None], tf.int32)
         if self.labels:
@@ -96,6 +100,8 @@ def in_memory(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool,
     flat = {"tokens": tf.constant(np.concatenate(encoded.tokens))}
     if encoded.chars is not None:
         flat["chars"] = tf.constant(np.concatenate(encoded.chars))
+    if encoded.bigrams is not None:
+        flat["bigrams"] = tf.constant(np.concatenate(encoded.bigrams))
     if encoded.tags is not None:
         flat["tags"] = tf.constant(np.concatenate(encoded.tags))
     columns = {"start": starts, "length": lengths}
@@ -157,8 +163,7 @@ def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None)
                 tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
             tokens = tf.where(drop, tf.ones_like(tokens), tokens)
         inputs = {"tokens": tokens}
-        if "chars" in parts:
-            inputs["chars"] = parts["chars"]
+        inputs.update({name: parts[name] for name in ("chars", "bigrams") if name in parts})
         targets = {}
         if "tags" in parts:
             targets["tags"] = parts["tags"]

@@ -214,6 +214,8 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
                  f", {spec['layers']} layer(s), {spec['units']} units"
                  f"{', CRF' if spec.get('crf') else ''}")
     head.add_row("embedding", f"{spec['vocab_size']} x {spec['embedding_dim']}")
+    if spec.get("bigrams"):
+        head.add_row("bigrams", f"{spec['num_bigrams']} x {spec['bigram_dim']}")
     head.add_row("max length", str(meta["tokenizer"]["max_len"]))
     engine = meta.get("engine", {})
     head.add_row("predicts with", "NumPy (no TensorFlow)" if engine.get("numpy")

@@ -16,6 +16,7 @@ import numpy as np
 
 PAD, OOV = "<pad>", "<unk>"
 MAX_CHARS = 16  # characters kept per token for character features
+BIGRAM_END = "</s>"  # the right neighbour of a sentence's last token
 
 # Scripts written without spaces between words: one token per character.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -23,6 +24,7 @@ _WORD_CHAR = rf"[^\W{_CJK}]"
 # A word may carry inner apostrophes, dots, colons or hyphens ("o'clock", "3.5", "11:30",
 # "e-mail"); any other non-space, non-word character is a token of its own ("2nd." -> "2nd", ".").
 _TOKEN_RE = re.compile(rf"[{_CJK}]|{_WORD_CHAR}+(?:['’.:\-]{_WORD_CHAR}+)*|[^\w\s]")
+_CJK_RE = re.compile(rf"[{_CJK}]")
 
 
 @dataclass(frozen=True)
@@ -130,3 +132,20 @@ def char_matrix(tokens: list[str], chars: Vocabulary, width: int = MAX_CHARS) ->
         ids = chars.encode(list(token[:width]))
         matrix[row, : len(ids)] = ids
     return matrix
+
+
+def bigrams(tokens: list[str]) -> list[str]:
+    """One bigram per token: the token and its right neighbour (BIGRAM_END after the last).
+
+    Chinese has no spaces, so a character bigram is the nearest thing to a word; giving each
+    position the bigram it starts keeps one vector per token, so tags stay aligned.
+    """
+    return [f"{token} {tokens[i + 1] if i + 1 < len(tokens) else BIGRAM_END}"
+            for i, token in enumerate(tokens)]
+
+
+def cjk_share(sentences: list[list[str]]) -> float:
+    """The fraction of tokens that are CJK characters (0 for no tokens)."""
+    total = sum(len(tokens) for tokens in sentences)
+    cjk = sum(1 for tokens in sentences for token in tokens if _CJK_RE.fullmatch(token))
+    return cjk / total if total else 0.0

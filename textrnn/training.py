@@ -5,12 +5,13 @@ fit with clipping and early stopping, and return the model with everything neede
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -29,11 +30,18 @@ from textrnn.text import (
     Tokenizer,
     Vocabulary,
     align_tags,
+    bigrams,
     char_matrix,
     choose_max_len,
+    cjk_share,
 )
 
 PAD_TAG = "<pad>"
+# Bigram features are on by default when more than this share of the training tokens are CJK
+# characters: a Chinese character alone is ambiguous, and words are mostly 2 characters.
+BIGRAM_CJK_SHARE = 0.5
+BIGRAM_MIN_COUNT = 2  # a bigram seen once in training reads as the unknown bigram
+CJK_SAMPLE = 2000  # texts looked at to tell whether the data is mostly CJK
 VALID_CAP = 5000  # validation rows held out of a streamed file (kept in memory, scored each epoch)
 
 
@@ -71,6 +79,7 @@ class Prepared:
     token_counts: Counter = field(default_factory=Counter)
     label_counts: Counter = field(default_factory=Counter)
     chars: Vocabulary | None = None
+    bigrams: Vocabulary | None = None
     truncated: int = 0
     holdout: float = 0.0  # streaming: the fraction of rows held_out() keeps for validation
 
@@ -111,10 +120,13 @@ def _stratum(example) -> str:
 
 
 class _Tally:
-    """What one pass over the training rows learns: words, lengths, labels, tags."""
+    """What one pass over the training rows learns: words (and bigrams, when they are
+    features), lengths, labels, tags."""
 
-    def __init__(self, tokenizer: Tokenizer):
+    def __init__(self, tokenizer: Tokenizer, count_bigrams: bool):
         self.tokenizer = tokenizer
+        self.count_bigrams = count_bigrams
+        self.bigram_counts: Counter = Counter()
         self.token_counts: Counter = Counter()
         self.lengths: Counter = Counter()
         self.label_counts: Counter = Counter()
@@ -125,6 +137,8 @@ class _Tally:
         tokens, tags = tokenize_example(self.tokenizer, example)
         self.rows += 1
         self.token_counts.update(tokens)
+        if self.count_bigrams:
+            self.bigram_counts.update(bigrams(tokens))
         self.lengths[len(tokens)] += 1
         if example.labels is not None:
             self.label_counts.update(example.labels)
@@ -134,7 +148,7 @@ class _Tally:
 
 
 def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
-            task: str, char_features: bool = False) -> Prepared:
+            task: str, char_features: bool = False, use_bigrams: bool = False) -> Prepared:
     """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
     tokenizer = Tokenizer(lowercase=config.lowercase)
     if valid_corpus is None and config.valid_split > 0:
@@ -145,7 +159,7 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
     else:
         train_examples = corpus.examples
         valid_examples = valid_corpus.examples if valid_corpus else []
-    tally = _Tally(tokenizer)
+    tally = _Tally(tokenizer, use_bigrams)
     tokenized = [tally.add(example) for example in train_examples]
     prepared = _from_tally(tally, corpus.source, valid_examples, corpus.multilabel, config,
                            task, char_features)
@@ -154,14 +168,15 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
 
 
 def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainConfig,
-                     task: str, char_features: bool = False) -> Prepared:
+                     task: str, char_features: bool = False, use_bigrams: bool = False
+                     ) -> Prepared:
     """One streaming pass over the files: vocabulary, lengths, labels and tags, with memory
     bounded by the vocabulary, not the data. Without --valid, a seeded ~10% of the rows (at
     most about VALID_CAP) is held out for validation, the same rows on every pass."""
     fraction = 0.0
     if valid_corpus is None and config.valid_split > 0:
         fraction = min(config.valid_split, VALID_CAP / estimate_rows(shards.files))
-    tally = _Tally(Tokenizer(lowercase=config.lowercase))
+    tally = _Tally(Tokenizer(lowercase=config.lowercase), use_bigrams)
     valid_examples = list(valid_corpus.examples) if valid_corpus else []
     warnings: list[str] = []
     multilabel = bool(shards.options.label_sep)
@@ -202,6 +217,9 @@ def _from_tally(tally: _Tally, source: str, valid_examples: list, multilabel: bo
     if char_features:
         prepared.chars = Vocabulary.build([list(token) for token in tally.token_counts],
                                           config.min_count)
+    if tally.count_bigrams:
+        prepared.bigrams = Vocabulary.from_counts(tally.bigram_counts,
+                                                  max(config.min_count, BIGRAM_MIN_COUNT))
     unseen = sorted({label for example in valid_examples for label in example.labels or []}
                     - set(labels))
     if unseen:
@@ -243,6 +261,9 @@ def sentence_parts(prepared: Prepared, tokens: list[str], tags: list[str] | None
     parts = {"tokens": np.asarray(prepared.vocab.encode(tokens) or [1], dtype=np.int32)}
     if prepared.chars is not None:
         parts["chars"] = char_matrix(tokens or [""], prepared.chars)
+    if prepared.bigrams is not None:
+        parts["bigrams"] = np.asarray(prepared.bigrams.encode(bigrams(tokens)) or [1],
+                                      dtype=np.int32)
     if task in ("classify", "joint"):
         parts["label"] = prepared.label_ids(example)
     if task in ("tag", "joint"):
@@ -260,6 +281,8 @@ def encode(prepared: Prepared, tokenized, examples, task: str) -> Encoded:
     encoded = Encoded([parts["tokens"] for parts in sentences])
     if prepared.chars is not None:
         encoded.chars = [parts["chars"] for parts in sentences]
+    if prepared.bigrams is not None:
+        encoded.bigrams = [parts["bigrams"] for parts in sentences]
     if "label" in (sentences[0] if sentences else {}):
         encoded.labels = np.asarray([parts["label"] for parts in sentences])
     if task in ("tag", "joint"):
@@ -341,6 +364,8 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
     With a `cluster` (distributed.Cluster), this process is one of several workers.
     """
     check_spec(spec)
+    if spec.bigrams is None:
+        spec.bigrams = mostly_cjk(sample_texts(data))
     strategy = None
     if cluster is not None:  # first: the strategy must exist before TensorFlow runs anything
         from textrnn import distributed
@@ -348,11 +373,13 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
         strategy = distributed.connect(cluster, worker_timeout)
     set_seeds(config.seed)
     if isinstance(data, Shards):
-        prepared = prepare_streamed(data, valid_corpus, config, spec.task, spec.char_features)
+        prepared = prepare_streamed(data, valid_corpus, config, spec.task, spec.char_features,
+                                    spec.bigrams)
         source = {"source": data.pattern, "files": len(data.files), "streamed": True,
                   "sha256": fingerprint(data.files), "rows": prepared.train_rows}
     else:
-        prepared = prepare(data, valid_corpus, config, spec.task, spec.char_features)
+        prepared = prepare(data, valid_corpus, config, spec.task, spec.char_features,
+                           spec.bigrams)
         source = {"source": data.source, "sha256": data.sha256, "rows": len(data.examples)}
     if config.class_weight and (spec.task != "classify" or prepared.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
@@ -375,6 +402,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
     distributed) and its textrnn.json metadata."""
     spec.vocab_size = len(prepared.vocab)
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
+    spec.num_bigrams = len(prepared.bigrams) if prepared.bigrams else 0
     spec.num_labels = len(prepared.labels)
     spec.num_tags = len(prepared.tags)
     spec.multilabel = prepared.multilabel
@@ -400,6 +428,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         "tokenizer": {**prepared.tokenizer.to_json(), "max_len": prepared.max_len},
         "vocab": prepared.vocab.tokens,
         "chars": prepared.chars.tokens if prepared.chars else None,
+        "bigrams": prepared.bigrams.tokens if prepared.bigrams else None,
         "labels": prepared.labels,
         "tags": prepared.tags,
         "model": spec.to_json(),
@@ -423,13 +452,12 @@ def training_data(prepared: Prepared, data: Corpus | Shards, spec: ModelSpec,
     if prepared.train is not None:
         train = prepared.train
         if workers > 1:  # each worker its share of the rows
-            train = Encoded(train.tokens[worker::workers],
-                            train.labels[worker::workers] if train.labels is not None else None,
-                            train.tags[worker::workers] if train.tags is not None else None,
-                            train.chars[worker::workers] if train.chars is not None else None)
+            train = Encoded(*(None if part is None else part[worker::workers]
+                              for part in (getattr(train, f.name) for f in fields(train))))
         return in_memory(train, spec, config.batch_size, True, config.seed,
                          weights[train.labels] if weights is not None else None, rare)
-    layout = Layout(chars=prepared.chars is not None, tags=bool(prepared.tags),
+    layout = Layout(chars=prepared.chars is not None, bigrams=prepared.bigrams is not None,
+                    tags=bool(prepared.tags),
                     labels=len(prepared.labels), multilabel=prepared.multilabel,
                     weights=weights is not None)
     sentences = streamed_sentences(prepared, data, spec.task, config.seed, weights, worker,
@@ -601,6 +629,26 @@ def _progress_callback(progress, epochs: int, steps: int):
             progress.finish()
 
     return ProgressCallback()
+
+
+def sample_texts(data: Corpus | Shards, count: int = CJK_SAMPLE) -> list[str]:
+    """The first `count` texts of the training data."""
+    if isinstance(data, Shards):
+        return [example.text for _, example in itertools.islice(data.examples([]), count)]
+    return [example.text for example in data.examples[:count]]
+
+
+def mostly_cjk(texts: list[str]) -> bool:
+    """Whether most tokens of these texts are CJK characters."""
+    tokenizer = Tokenizer()
+    return cjk_share([tokenizer.tokenize(text)[0] for text in texts]) > BIGRAM_CJK_SHARE
+
+
+def default_encoder(task: str, data: Corpus | Shards) -> str:
+    """The BiLSTM, except for classifying mostly-CJK text: there the CNN (with bigram
+    features) scored 55.25% on TNEWS dev against the BiLSTM's 53.86%, in 181 s against 494 s
+    (docs/benchmarks.md's protocol, seed 13)."""
+    return "cnn" if task == "classify" and mostly_cjk(sample_texts(data)) else "lstm"
 
 
 def default_spec(task: str, encoder: str = "lstm", **overrides) -> ModelSpec:
