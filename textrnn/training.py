@@ -1,5 +1,7 @@
-"""Training: encode a corpus, split it, feed it through one length-bucketed tf.data pipeline,
-fit with clipping and early stopping, and return the model with everything needed to reload it.
+"""Training: learn the vocabulary and label sets from the training data (a corpus in memory, or
+one streaming pass over files), feed the sentences through the length-bucketed tf.data pipeline,
+fit with clipping and early stopping (model.fit in one process, distributed.py's loop across
+workers), and return the model with everything needed to reload it.
 """
 
 from __future__ import annotations
