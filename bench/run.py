@@ -1045,6 +1045,8 @@ ENCODER_PROBE = ("import inspect, json\n"
                  "from textrnn.cli import train\n"
                  "from textrnn.models import ENCODERS\n"
                  "default = inspect.signature(train).parameters['encoder'].default\n"
+                 # None: decided from the data; lstm for these (English) sets.
+                 "default = default or 'lstm'\n"
                  "print(json.dumps({'encoders': list(ENCODERS), 'default': default}))\n")
 
 
