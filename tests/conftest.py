@@ -16,15 +16,16 @@ TOPICS = {
 FILLER = ["please", "the", "a", "now", "today", "for", "me", "some", "what", "is", "can", "you"]
 
 
-def topic_rows(n: int, seed: int) -> list[tuple[str, str]]:
+def topic_rows(n: int, seed: int, topics: dict = TOPICS, filler: list = FILLER,
+               sep: str = " ", max_filler: int = 5) -> list[tuple[str, str]]:
     """Sentences whose label is given by their topic words, mixed with shared filler words."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        label = sorted(TOPICS)[i % len(TOPICS)]
-        words = rng.sample(TOPICS[label], 2) + rng.sample(FILLER, rng.randint(1, 5))
+        label = sorted(topics)[i % len(topics)]
+        words = rng.sample(topics[label], 2) + rng.sample(filler, rng.randint(1, max_filler))
         rng.shuffle(words)
-        rows.append((" ".join(words), label))
+        rows.append((sep.join(words), label))
     return rows
 
 

@@ -2,7 +2,6 @@
 through training, saving, both prediction engines and the CLI."""
 
 import json
-import random
 
 import numpy as np
 import pytest
@@ -34,14 +33,7 @@ ZH_FILLER = ["今天", "我们", "这个", "一个", "大家", "怎么", "看待
 
 def zh_rows(n: int, seed: int) -> list[tuple[str, str]]:
     """Chinese titles (no spaces) whose label is given by their topic words."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = sorted(ZH_TOPICS)[i % len(ZH_TOPICS)]
-        words = rng.sample(ZH_TOPICS[label], 2) + rng.sample(ZH_FILLER, rng.randint(1, 4))
-        rng.shuffle(words)
-        rows.append(("".join(words), label))
-    return rows
+    return topic_rows(n, seed, ZH_TOPICS, ZH_FILLER, sep="", max_filler=4)
 
 
 def corpus_of(rows) -> Corpus:
