@@ -172,3 +172,12 @@ def test_streamed_chinese_training_builds_the_same_bigram_vocabulary(zh_csv, tmp
         metas.append(json.loads((out / "textrnn.json").read_text("utf-8")))
     assert metas[0]["bigrams"] == metas[1]["bigrams"] and metas[1]["model"]["bigrams"]
     assert metas[1]["model"]["encoder"] == "cnn"
+
+
+def test_bigram_dropout_is_an_option_and_checked(zh_csv, tmp_path):
+    out = tmp_path / "model"
+    result = run("train", zh_csv, "--out", out, *TINY, "--bigram-dropout", "0.5")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "textrnn.json").read_text("utf-8"))["model"]["bigram_dropout"] == 0.5
+    result = run("train", zh_csv, "--out", out, *TINY, "--bigram-dropout", "1")
+    assert result.exit_code == 2 and "--bigram-dropout must be in [0, 1)" in result.stderr

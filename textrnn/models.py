@@ -85,7 +85,7 @@ def check_spec(spec: ModelSpec) -> None:
     if spec.layers < 1 or spec.units < 1 or spec.embedding_dim < 0:
         raise UsageError("--layers, --units and --embedding-dim must be positive")
     if not 0 <= spec.dropout < 1 or not 0 <= spec.bigram_dropout < 1:
-        raise UsageError("--dropout must be in [0, 1)")
+        raise UsageError("--dropout and --bigram-dropout must be in [0, 1)")
     if spec.bigram_dim < 1:
         raise UsageError("the bigram embedding size must be positive")
     if not ENCODERS[spec.encoder].tags and spec.task != "classify":
