@@ -100,8 +100,8 @@ def test_same_seed_same_model(topics_csv, tmp_path):
 
 @pytest.mark.parametrize("extra", [["--encoder", "lstm"], ["--encoder", "gru", "--layers", "2"],
                                    ["--encoder", "rnn"], ["--encoder", "jordan"],
-                                   ["--encoder", "cnn"], ["--label-sep", "|"],
-                                   ["--class-weight", "balanced"]])
+                                   ["--encoder", "cnn"], ["--encoder", "tree"],
+                                   ["--label-sep", "|"], ["--class-weight", "balanced"]])
 def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
     """Train tiny, save, load in a fresh predictor: the same predictions as right after training."""
     from textrnn.inference import Predictor
