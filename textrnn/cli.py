@@ -255,7 +255,9 @@ def train(
                              "the end of training)")
     corpus, valid_corpus, task = _training_data(data, valid, task, text_col, label_col,
                                                 tags_col, label_sep, encoding, fmt, stream)
-    if steps_per_epoch is not None and not hasattr(corpus, "files"):
+    from textrnn.shards import Shards
+
+    if steps_per_epoch is not None and not isinstance(corpus, Shards):
         raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
     _quiet_tensorflow()
     from textrnn import bundle, checkpoint, report

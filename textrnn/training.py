@@ -21,7 +21,7 @@ import numpy as np
 
 from textrnn import __version__
 from textrnn.bundle import FORMAT_VERSION
-from textrnn.data import Corpus
+from textrnn.data import Corpus, is_multilabel
 from textrnn.errors import DataError, UsageError
 from textrnn.models import ENCODERS, ModelSpec, check_spec
 from textrnn.pipeline import Encoded, Layout, auto_batch_size, in_memory, streamed
@@ -181,9 +181,9 @@ def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainC
     tally = _Tally(Tokenizer(lowercase=config.lowercase), use_bigrams)
     valid_examples = list(valid_corpus.examples) if valid_corpus else []
     warnings: list[str] = []
-    multilabel = bool(shards.options.label_sep)
+    multilabel = False
     for file_index, example in shards.examples(warnings):
-        multilabel |= example.labels is not None and len(example.labels) > 1
+        multilabel |= is_multilabel(example, shards.options)
         if fraction and held_out(file_index, example.row, fraction, config.seed):
             valid_examples.append(example)
         else:
@@ -285,7 +285,7 @@ def encode(prepared: Prepared, tokenized, examples, task: str) -> Encoded:
         encoded.chars = [parts["chars"] for parts in sentences]
     if prepared.bigrams is not None:
         encoded.bigrams = [parts["bigrams"] for parts in sentences]
-    if "label" in (sentences[0] if sentences else {}):
+    if task in ("classify", "joint"):
         encoded.labels = np.asarray([parts["label"] for parts in sentences])
     if task in ("tag", "joint"):
         encoded.tags = [parts["tags"] for parts in sentences]
@@ -464,8 +464,14 @@ def training_data(prepared: Prepared, data: Corpus | Shards, spec: ModelSpec,
                     weights=weights is not None)
     sentences = streamed_sentences(prepared, data, spec.task, config.seed, weights, worker,
                                    workers)
-    steps = config.steps_per_epoch or max(1, math.ceil(prepared.train_rows / config.batch_size))
-    return streamed(sentences, layout, spec, config.batch_size, config.seed, rare), steps
+    return (streamed(sentences, layout, spec, config.batch_size, config.seed, rare),
+            steps_per_epoch(prepared, config))
+
+
+def steps_per_epoch(prepared: Prepared, config: TrainConfig) -> int:
+    """Batches an epoch of streamed (or distributed) training takes: --steps-per-epoch, else
+    about one pass over the training rows."""
+    return config.steps_per_epoch or max(1, math.ceil(prepared.train_rows / config.batch_size))
 
 
 def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, checkpoint_dir,
@@ -531,7 +537,7 @@ def _fit_distributed(strategy, cluster, model, local, meta, prepared, data, spec
     workers = len(cluster.workers)
     config.batch_size = config.batch_size or auto_batch_size(prepared.train_rows)
     per_worker = replace(config, batch_size=max(1, config.batch_size // workers))
-    steps = config.steps_per_epoch or max(1, math.ceil(prepared.train_rows / config.batch_size))
+    steps = steps_per_epoch(prepared, config)
 
     def datasets(worker: int, count: int):
         dataset, _ = training_data(prepared, data, spec, per_worker, worker, count)
