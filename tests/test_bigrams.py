@@ -9,10 +9,10 @@ from conftest import TINY, topic_rows, write_csv
 from test_cli import assert_same_predictions, run
 from test_engine_numpy import assert_same_outputs, factory_model, round_trip, token_batch
 
-from textrnn.data import Corpus, Example
-from textrnn.inference import Predictor
+from textrnn.data.examples import Corpus, Example
+from textrnn.predict.predictor import Predictor
 from textrnn.text import BIGRAM_END, OOV, PAD, Tokenizer, bigrams, cjk_share
-from textrnn.training import (
+from textrnn.train.fit import (
     BIGRAM_MIN_COUNT,
     TrainConfig,
     default_encoder,

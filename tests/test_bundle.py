@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from textrnn import bundle
 from textrnn.cli import app
 from textrnn.errors import BundleError
+from textrnn.nn import saving
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_a_lambda_layer_is_refused_before_loading(model_dir, tmp_path):
     crafted = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
     crafted.save(target / "model.keras")
     with pytest.raises(BundleError, match="Lambda layer; refusing"):
-        bundle.load(target)
+        saving.load(target)
 
 
 def test_a_newer_format_version_is_refused(model_dir, tmp_path):
@@ -54,19 +55,19 @@ def test_damaged_directories_give_one_clear_error(model_dir, tmp_path, damage, m
     target = copy(model_dir, tmp_path)
     damage(target)
     with pytest.raises(BundleError, match=message):
-        bundle.load(target)
+        saving.load(target)
 
 
 def test_save_replaces_atomically_and_refuses_foreign_directories(model_dir, tmp_path):
-    model, meta = bundle.load(model_dir)
+    model, meta = saving.load(model_dir)
     target = copy(model_dir, tmp_path)
     meta["data"]["rows"] = -1
-    bundle.save(target, model, meta)
+    saving.save(target, model, meta)
     assert bundle.read_meta(target)["data"]["rows"] == -1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]  # no leftovers
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "cat.jpg").write_bytes(b"x")
     with pytest.raises(BundleError, match="not a textrnn model directory"):
-        bundle.save(foreign, model, meta)
+        saving.save(foreign, model, meta)
     assert [p.name for p in foreign.iterdir()] == ["cat.jpg"]

@@ -12,6 +12,7 @@ from conftest import TINY, write_csv
 from typer.testing import CliRunner
 
 from textrnn.cli import app
+from textrnn.nn import saving
 
 runner = CliRunner()
 
@@ -104,7 +105,7 @@ def test_same_seed_same_model(topics_csv, tmp_path):
                                    ["--label-sep", "|"], ["--class-weight", "balanced"]])
 def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
     """Train tiny, save, load in a fresh predictor: the same predictions as right after training."""
-    from textrnn.inference import Predictor
+    from textrnn.predict.predictor import Predictor
 
     out = tmp_path / "model"
     result = run("train", topics_csv, "--out", out, *TINY, *extra)
@@ -118,7 +119,7 @@ def test_round_trip_every_encoder(topics_csv, tmp_path, extra):
                                    ["--task", "tag", "--encoder", "gru"],
                                    ["--no-char-features"]])
 def test_slot_models_round_trip(slots_csv, tmp_path, extra):
-    from textrnn.inference import Predictor
+    from textrnn.predict.predictor import Predictor
 
     out = tmp_path / "model"
     result = run("train", slots_csv, "--out", out, *TINY, *extra)
@@ -237,7 +238,6 @@ def test_predict_answers_each_line_while_the_pipe_is_still_open(topic_model):
 def test_pretrained_vectors_initialise_and_stay_frozen(topics_csv, tmp_path):
     import numpy as np
 
-    from textrnn import bundle
 
     vectors = {"rain": [0.5, -0.25, 1.0], "song": [2.0, 0.0, -1.0], "Pizza": [0.0, 1.5, 0.25]}
     path = tmp_path / "tiny.vec"
@@ -247,7 +247,7 @@ def test_pretrained_vectors_initialise_and_stay_frozen(topics_csv, tmp_path):
     result = run("train", topics_csv, "--out", out, *TINY, "--embedding-dim", "3",
                  "--embeddings", path, "--freeze-embeddings", "--json")
     assert result.exit_code == 0, result.output
-    model, meta = bundle.load(out)
+    model, meta = saving.load(out)
     assert meta["model"]["embedding_dim"] == 3
     assert meta["embeddings"]["found"] == 3 and meta["embeddings"]["found_case_folded"] == 1
     assert 0 < meta["embeddings"]["token_coverage"] < 1

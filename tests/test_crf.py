@@ -1,4 +1,4 @@
-"""Tests for textrnn.crf: exactness against brute force, training, saving."""
+"""Tests for textrnn.nn.crf: exactness against brute force, training, saving."""
 
 import itertools
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from textrnn.crf import CRF, crf_log_likelihood, crf_loss
-from textrnn.decode import viterbi_batch, viterbi_decode
+from textrnn.nn.crf import CRF, crf_log_likelihood, crf_loss
+from textrnn.predict.decode import viterbi_batch, viterbi_decode
 
 # ----------------------------------------------------------------------------
 # brute-force references

@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from textrnn.data import ReadOptions, read_corpus
+from textrnn.data.examples import ReadOptions
+from textrnn.data.read import read_corpus
 from textrnn.errors import DataError
 
 

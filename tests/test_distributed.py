@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import topic_rows, write_csv
 
-from textrnn.distributed import Cluster, cluster_from
 from textrnn.errors import UsageError
+from textrnn.train.distributed import Cluster, cluster_from
 
 TEXTRNN = [str(Path(sys.executable).parent / "textrnn")]
 OPTIONS = ["--epochs", "3", "--units", "16", "--embedding-dim", "16", "--quiet", "--json"]

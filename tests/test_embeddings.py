@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from textrnn.embeddings import EmbeddingMatrix, load_vectors
+from textrnn.data.vectors import EmbeddingMatrix, load_vectors
 from textrnn.errors import DataError
 from textrnn.text import OOV, PAD
 

@@ -10,12 +10,13 @@ import pytest
 from keras import layers
 from test_jordan import jordan_decode
 
-from textrnn.engine_numpy import NumpyModel, UnsupportedLayer, export
-from textrnn.inference import Predictor
-from textrnn.jordan import JordanCell, JordanTagger
-from textrnn.models import build_model
+from textrnn.nn.export import UnsupportedLayer, export
+from textrnn.nn.factory import build_model
+from textrnn.nn.jordan import JordanCell, JordanTagger
+from textrnn.predict.predictor import Predictor
+from textrnn.predict.runtime import NumpyModel
 from textrnn.text import OOV, PAD
-from textrnn.training import default_spec
+from textrnn.train.fit import default_spec
 
 VOCAB, LABELS, TAGS = 30, 4, 5
 TOLERANCE = 1e-4
@@ -256,7 +257,7 @@ def test_unsupported_layers_are_refused_by_name():
 
 
 def test_importing_the_engine_does_not_import_tensorflow_or_keras():
-    code = ("import sys, textrnn.engine_numpy\n"
+    code = ("import sys, textrnn.predict.runtime\n"
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
             "print(heavy)\n"
             "sys.exit(1 if heavy else 0)\n")

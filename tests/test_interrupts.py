@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY
 
-from textrnn import bundle
+from textrnn.nn import saving
 
 EXE = Path(sys.executable).parent / "textrnn"
 LONG = ["--epochs", "400", "--patience", "400", "--units", "16", "--embedding-dim", "16",
@@ -48,7 +48,7 @@ def test_sigkill_leaves_the_previous_model_and_resume_continues(previous_model, 
     process.kill()
     process.wait(timeout=30)
     assert snapshot(previous_model) == before
-    bundle.load(previous_model)  # still loadable
+    saving.load(previous_model)  # still loadable
     state = json.loads((previous_model.parent / ".model.checkpoint" / "state.json").read_text())
     done = state["epoch"]
     assert done >= 1
@@ -87,7 +87,7 @@ def test_ctrl_c_stops_cleanly(previous_model, topics_csv, save):
         assert process.returncode == 0, stderr
         assert json.loads(stdout)["training"]["interrupted"] is True
         assert snapshot(previous_model) != before
-        bundle.load(previous_model)
+        saving.load(previous_model)
     else:
         assert process.returncode == 130
         assert stderr.strip().splitlines()[-1].startswith("textrnn: interrupted")

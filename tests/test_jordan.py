@@ -1,4 +1,4 @@
-"""Tests for textrnn.jordan: cell maths and masking, teacher forcing vs
+"""Tests for textrnn.nn.jordan: cell maths and masking, teacher forcing vs
 free-running, NumPy decoding, training on a toy task, saving."""
 
 import keras
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from textrnn.jordan import PAD_TAG, JordanCell, JordanTagger
+from textrnn.nn.jordan import JordanCell, JordanTagger
+from textrnn.text import PAD_TAG
 
 # ----------------------------------------------------------------------------
 # JordanCell

@@ -2,8 +2,8 @@ import keras
 import pytest
 
 from textrnn.errors import UsageError
-from textrnn.models import ENCODERS, build_model, check_spec, encoders_for, layer_table
-from textrnn.training import default_spec
+from textrnn.nn.factory import ENCODERS, build_model, check_spec, encoders_for, layer_table
+from textrnn.train.fit import default_spec
 
 
 def spec_for(task, encoder, **overrides):
@@ -96,7 +96,7 @@ def test_balanced_weights_give_each_class_the_same_total():
 
     import numpy as np
 
-    from textrnn.training import class_weights
+    from textrnn.train.fit import class_weights
 
     labels = np.array([0, 0, 0, 1, 2, 2])
     weights = class_weights(Counter("aaabcc"), ["a", "b", "c"])[labels]

@@ -6,6 +6,7 @@ import pytest
 from textrnn import bundle, plots
 from textrnn.errors import UsageError
 from textrnn.metrics import classification_report, joint_report
+from textrnn.nn import saving
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 INTENTS = ["book", "cancel", "status"]
@@ -119,7 +120,7 @@ def test_save_adds_extra_files_before_the_swap(tmp_path):
         assert folder != target and (folder / bundle.META_FILE).exists()
         (folder / "plot.png").write_bytes(b"png")
 
-    bundle.save(target, tiny_model(), {"task": "classify"}, extra_files=extra)
+    saving.save(target, tiny_model(), {"task": "classify"}, extra_files=extra)
     assert (target / "plot.png").read_bytes() == b"png"
     assert not seen[0].exists()
 
@@ -127,12 +128,12 @@ def test_save_adds_extra_files_before_the_swap(tmp_path):
 def test_a_failing_extra_files_hook_leaves_the_old_model(tmp_path):
     target = tmp_path / "model"
     model = tiny_model()
-    bundle.save(target, model, {"task": "old"})
+    saving.save(target, model, {"task": "old"})
 
     def broken(folder):
         raise RuntimeError("plotting failed")
 
     with pytest.raises(RuntimeError, match="plotting failed"):
-        bundle.save(target, model, {"task": "new"}, extra_files=broken)
+        saving.save(target, model, {"task": "new"}, extra_files=broken)
     assert json.loads((target / bundle.META_FILE).read_text())["task"] == "old"
     assert [path.name for path in tmp_path.iterdir()] == ["model"]

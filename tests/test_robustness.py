@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from textrnn.cli import app
-from textrnn.data import FORMATS, ReadOptions, read_corpus
+from textrnn.data.examples import ReadOptions
+from textrnn.data.read import FORMATS, read_corpus
 from textrnn.errors import DataError
 
 runner = CliRunner()

@@ -7,8 +7,10 @@ from conftest import TINY, topic_rows, write_csv
 from typer.testing import CliRunner
 
 from textrnn.cli import app
-from textrnn.data import DataError, ReadOptions, read_corpus
-from textrnn.shards import Shards, expand, held_out, read_examples
+from textrnn.data.examples import ReadOptions
+from textrnn.data.read import read_corpus
+from textrnn.data.shards import Shards, expand, held_out, read_examples
+from textrnn.errors import DataError
 
 runner = CliRunner()
 

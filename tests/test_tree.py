@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from textrnn.cli import app
 from textrnn.errors import UsageError
-from textrnn.models import build_model, check_spec
-from textrnn.training import default_spec
-from textrnn.tree import TreeEncoder
+from textrnn.nn.factory import build_model, check_spec
+from textrnn.nn.tree import TreeEncoder
+from textrnn.train.fit import default_spec
 
 VOCAB, DIM, UNITS = 30, 6, 5
 
@@ -127,7 +127,7 @@ def test_the_classifier_uses_the_root_without_pooling():
 
 def test_a_tree_classifier_trains_and_predicts_on_the_numpy_engine(topics_csv, topics_test_csv,
                                                                    tmp_path):
-    from textrnn.inference import Predictor
+    from textrnn.predict.predictor import Predictor
 
     runner = CliRunner()
     out = tmp_path / "tree"

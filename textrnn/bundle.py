@@ -1,9 +1,11 @@
-"""The model directory: `model.keras` + `textrnn.json`, written atomically, loaded safely.
+"""The model directory: `textrnn.json` beside the model's files, written atomically, read safely.
 
 Saving writes everything into a hidden sibling directory and renames it into place, so an
-interrupted run never leaves a half-written model where a good one was. Loading validates the
-JSON first and refuses any layer that is not a Keras built-in or one of ours, before Keras
-(in safe mode) sees the file: a model directory never runs code.
+interrupted run never leaves a half-written model where a good one was. Reading validates the
+JSON first, and `check_model_file` refuses any layer that is not a Keras built-in or one of
+ours before Keras (in safe mode) sees `model.keras`: a model directory never runs code. What
+is inside the files is the business of `textrnn.nn.saving` (Keras) and
+`textrnn.predict.runtime` (NumPy); this module knows only the directory.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ _REQUIRED = {"format": str, "format_version": int, "task": str, "tokenizer": dic
              "vocab": list, "labels": list, "tags": list, "model": dict}
 
 
-def save(directory: str | Path, model, meta: dict,
+def save(directory: str | Path, meta: dict, write_model: Callable[[Path], dict],
          extra_files: Callable[[Path], object] | None = None) -> Path:
     """Write the model directory atomically; an existing textrnn model there is replaced.
 
+    `write_model(folder)` writes the model's own files (textrnn.nn.saving does: model.keras
+    and the NumPy export) and returns what textrnn.json should add about them.
     `extra_files(folder)` may add files (e.g. plots) to the folder before it goes into place,
     so they appear together with the model; if it raises, nothing is replaced.
     """
@@ -43,8 +47,7 @@ def save(directory: str | Path, model, meta: dict,
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        model.save(staging / MODEL_FILE)
-        meta = {**meta, "engine": _export_numpy(model, staging)}
+        meta = {**meta, **write_model(staging)}
         (staging / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
                                          encoding="utf-8")
         if extra_files is not None:
@@ -54,21 +57,6 @@ def save(directory: str | Path, model, meta: dict,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
-
-
-def _export_numpy(model, folder: Path) -> dict:
-    """Write the NumPy engine's files when every layer has a NumPy twin; say which is used."""
-    import numpy as np
-
-    from textrnn.engine_numpy import UnsupportedLayer, export
-
-    try:
-        graph, weights = export(model)
-    except UnsupportedLayer as error:
-        return {"numpy": False, "reason": str(error)}
-    (folder / GRAPH_FILE).write_text(json.dumps(graph), encoding="utf-8")
-    np.savez(folder / WEIGHTS_FILE, **weights)
-    return {"numpy": True}
 
 
 def _replace(staging: Path, target: Path) -> None:
@@ -158,40 +146,3 @@ def _walk(node):
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
-
-
-def load_numpy(directory: str | Path, meta: dict):
-    """The NumPy engine's model (no TensorFlow); arrays load with allow_pickle=False."""
-    from textrnn.engine_numpy import NumpyModel
-
-    folder = Path(directory)
-    try:
-        return NumpyModel.load(folder / GRAPH_FILE, folder / WEIGHTS_FILE)
-    except FileNotFoundError as error:
-        raise BundleError(f"{folder}: {Path(error.filename).name} missing") from None
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
-        raise BundleError(f"{folder}: the NumPy model is damaged ({error}); "
-                          "use --engine keras") from None
-
-
-def load(directory: str | Path):
-    """(keras model, metadata) from a model directory; Keras safe mode, no compile."""
-    meta = read_meta(directory)
-    model_path = Path(directory) / MODEL_FILE
-    check_model_file(model_path)
-    import keras
-
-    import textrnn.layers  # noqa: F401  registers our layers with Keras
-
-    if meta["model"].get("crf"):
-        import textrnn.crf  # noqa: F401
-    if meta["model"].get("encoder") == "jordan":
-        import textrnn.jordan  # noqa: F401
-    if meta["model"].get("encoder") == "tree":
-        import textrnn.tree  # noqa: F401
-    try:
-        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises many types for damaged archives
-        raise BundleError(f"{model_path}: cannot load ({type(error).__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
-    return model, meta

@@ -17,6 +17,7 @@ import numpy as np
 PAD, OOV = "<pad>", "<unk>"
 MAX_CHARS = 16  # characters kept per token for character features
 BIGRAM_END = "</s>"  # the right neighbour of a sentence's last token
+PAD_TAG = 0  # tag id 0 pads tag sequences and is never predicted
 
 # Scripts written without spaces between words: one token per character.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

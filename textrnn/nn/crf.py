@@ -14,7 +14,7 @@ is plain NumPy so inference can run without TensorFlow.
 import keras
 from keras import ops
 
-from textrnn.decode import PAD_TAG
+from textrnn.text import PAD_TAG
 
 # Score given to the pad tag in the training loss.  Finite (not -inf) so that
 # masked arithmetic such as ``0 * score`` can never produce NaN.

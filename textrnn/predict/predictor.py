@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textrnn.decode import viterbi_batch
 from textrnn.errors import UsageError
 from textrnn.metrics import bio_spans
+from textrnn.predict.decode import viterbi_batch
 from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, bigrams, char_matrix, token_words
 
 # Keras traces a new graph per batch shape: rounding widths up to a multiple of 8 keeps their
@@ -59,8 +59,12 @@ class Predictor:
 
         meta = bundle.read_meta(directory)
         if engine_for(meta, engine) == "numpy":
-            return cls(bundle.load_numpy(directory, meta), meta, length_step=1)
-        model, meta = bundle.load(directory)
+            from textrnn.predict.runtime import NumpyModel
+
+            return cls(NumpyModel.from_directory(directory), meta, length_step=1)
+        from textrnn.nn import saving  # Keras, asked for or needed
+
+        model, meta = saving.load(directory)
         return cls(model, meta)
 
     def analyze(self, texts: list[str]) -> list[Analysis]:

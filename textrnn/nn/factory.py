@@ -116,13 +116,13 @@ def build_model(spec: ModelSpec):
     x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=True,
                          trainable=not spec.freeze_embeddings, name="embedding")(tokens)
     if spec.char_features:
-        from textrnn.layers import CharCNN
+        from textrnn.nn.layers import CharCNN
 
         chars = keras.Input(shape=(None, None), dtype="int32", name="chars")
         inputs.append(chars)
         x = CharCNN(spec.num_chars, name="char_cnn")([x, chars])
     if spec.bigrams:
-        from textrnn.layers import BigramEmbedding
+        from textrnn.nn.layers import BigramEmbedding
 
         bigrams = keras.Input(shape=(None,), dtype="int32", name="bigrams")
         inputs.append(bigrams)
@@ -130,7 +130,7 @@ def build_model(spec: ModelSpec):
                             name="bigram_embedding")([x, bigrams])
     outputs = {}
     if spec.jordan_tagger:
-        from textrnn.jordan import JordanTagger
+        from textrnn.nn.jordan import JordanTagger
 
         prev_tags = keras.Input(shape=(None,), dtype="int32", name="prev_tags")
         inputs.append(prev_tags)
@@ -150,7 +150,7 @@ def _recurrent_layer(encoder: str, units: int, name: str):
     from keras import layers
 
     if encoder == "jordan":
-        from textrnn.jordan import JordanCell
+        from textrnn.nn.jordan import JordanCell
 
         return layers.RNN(JordanCell(units), return_sequences=True, name=name)
     layer = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}[encoder]
@@ -160,10 +160,10 @@ def _recurrent_layer(encoder: str, units: int, name: str):
 def _encoder(spec: ModelSpec, x):
     from keras import layers
 
-    from textrnn.layers import KimConv
+    from textrnn.nn.layers import KimConv
 
     if spec.encoder == "tree":
-        from textrnn.tree import TreeEncoder
+        from textrnn.nn.tree import TreeEncoder
 
         return TreeEncoder(spec.units, name="tree")(x)
     for index in range(spec.layers):
@@ -182,7 +182,7 @@ def _encoder(spec: ModelSpec, x):
 def _sentence_head(spec: ModelSpec, sequence):
     from keras import layers
 
-    from textrnn.layers import MaskedGlobalMaxPooling1D
+    from textrnn.nn.layers import MaskedGlobalMaxPooling1D
 
     pooling = ENCODERS[spec.encoder].pooling
     if pooling == "root":  # the tree's root is already the sentence vector
@@ -202,7 +202,7 @@ def _tag_head(spec: ModelSpec, sequence):
     from keras import layers
 
     if spec.crf:
-        from textrnn.crf import CRF
+        from textrnn.nn.crf import CRF
 
         scores = layers.Dense(spec.num_tags, name="emissions")(sequence)
         return CRF(spec.num_tags, name="tags")(scores)
@@ -215,7 +215,7 @@ def textbook_params(layer) -> tuple[int, str] | None:
     and the formula."""
     from keras import layers
 
-    from textrnn.tree import TreeEncoder
+    from textrnn.nn.tree import TreeEncoder
 
     if isinstance(layer, TreeEncoder):  # leaf projection V (x -> h), composition W (2h -> h)
         h, x = layer.units, layer.leaf_kernel.shape[0]

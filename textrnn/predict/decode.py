@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PAD_TAG = 0  # tag id 0 pads tag sequences and is never predicted
+from textrnn.text import PAD_TAG
 
 
 def viterbi_decode(emissions, transitions, start, end, allowed=None):

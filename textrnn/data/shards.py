@@ -14,18 +14,12 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from textrnn.data import (
-    SUFFIXES,
-    Columns,
-    DataError,
-    Example,
-    ReadOptions,
-    conll_examples,
-    detect_format,
-    fasttext_examples,
-    json_objects,
-    skipped_warning,
-)
+from textrnn.data.conll import conll_examples
+from textrnn.data.examples import Example, ReadOptions, skipped_warning
+from textrnn.data.fasttext import fasttext_examples
+from textrnn.data.read import SUFFIXES, detect_format
+from textrnn.data.tables import Columns, json_objects
+from textrnn.errors import DataError
 
 SNIFF_BYTES = 65536
 PARQUET_BATCH_ROWS = 8192

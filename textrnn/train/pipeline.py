@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textrnn.models import ModelSpec
+from textrnn.nn.factory import ModelSpec
 from textrnn.text import MAX_CHARS
 
 RARE_WORD_DROPOUT = 0.5  # as Lample et al. (2016) did for singletons

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError
-from .text import OOV, PAD
+from textrnn.errors import DataError
+from textrnn.text import OOV, PAD
 
 __all__ = ["EmbeddingMatrix", "load_vectors"]
 

@@ -8,7 +8,7 @@ previous tag, like a (locally normalised) tag bigram model.
 * ``JordanCell``: generic cell for ``keras.layers.RNN`` (so it can be made
   bidirectional and stacked); its fed-back output is a ``units`` vector.
 * ``JordanTagger``: the tag-feedback variant, trained with teacher forcing
-  and decoded free-running (``textrnn.engine_numpy`` runs the same decoding
+  and decoded free-running (``textrnn.predict.runtime`` runs the same decoding
   without TensorFlow).
 """
 
@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from textrnn.decode import PAD_TAG
+from textrnn.text import PAD_TAG
 
 
 @keras.saving.register_keras_serializable(package="textrnn")

@@ -115,7 +115,7 @@ def _quiet_tensorflow():
 def _predictor(model: Path, meta: dict, engine: str):
     """A Predictor on the NumPy engine when the model has it (no TensorFlow import: fast
     start), else on Keras, with a one-line notice when the user did not ask for Keras."""
-    from textrnn.inference import Predictor, engine_for
+    from textrnn.predict.predictor import Predictor, engine_for
 
     chosen = engine_for(meta, engine)
     if chosen == "keras":
@@ -128,7 +128,8 @@ def _predictor(model: Path, meta: dict, engine: str):
 
 
 def _read(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt):
-    from textrnn.data import ReadOptions, read_corpus
+    from textrnn.data.examples import ReadOptions
+    from textrnn.data.read import read_corpus
     from textrnn.report import err
 
     corpus = read_corpus(path, ReadOptions(text_col, label_col, tags_col, label_sep, encoding,
@@ -238,7 +239,7 @@ def train(
         raise UsageError("--embedding-dim must be positive")
     if steps_per_epoch is not None and steps_per_epoch < 1:
         raise UsageError("--steps-per-epoch must be positive")
-    from textrnn.distributed import cluster_from
+    from textrnn.train.distributed import cluster_from
 
     cluster = cluster_from(workers, worker_index)
     if cluster is not None and (resume or save_on_interrupt):
@@ -255,15 +256,17 @@ def train(
                              "the end of training)")
     corpus, valid_corpus, task = _training_data(data, valid, task, text_col, label_col,
                                                 tags_col, label_sep, encoding, fmt, stream)
-    from textrnn.shards import Shards
+    from textrnn.data.shards import Shards
 
     if steps_per_epoch is not None and not isinstance(corpus, Shards):
         raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
     _quiet_tensorflow()
-    from textrnn import bundle, checkpoint, report
-    from textrnn.inference import Predictor, evaluate
-    from textrnn.training import TrainConfig, default_encoder, default_spec
-    from textrnn.training import train as fit
+    from textrnn import report
+    from textrnn.nn import saving
+    from textrnn.predict.predictor import Predictor, evaluate
+    from textrnn.train import checkpoint
+    from textrnn.train.fit import TrainConfig, default_encoder, default_spec
+    from textrnn.train.fit import train as fit
 
     if encoder is None:  # a recurrent-only option keeps the recurrent default
         encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
@@ -289,7 +292,7 @@ def train(
     if valid_examples:
         meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
     if cluster is None or cluster.is_chief:  # other workers write nothing
-        bundle.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
+        saving.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
         if checkpoints is not None:
             shutil.rmtree(checkpoints, ignore_errors=True)
     elif not json_out:
@@ -320,11 +323,11 @@ def _training_data(data, valid, task, text_col, label_col, tags_col, label_sep, 
                    stream: bool | None = False):
     """The training data (a corpus in memory, or Shards to stream), the validation corpus (or
     None) and the task they are read for."""
-    from textrnn.data import Corpus, ReadOptions
+    from textrnn.data.examples import Corpus, ReadOptions
 
     options = ReadOptions(text_col, label_col, tags_col, label_sep, encoding, fmt)
     if _streams(data, stream):
-        from textrnn.shards import Shards
+        from textrnn.data.shards import Shards
 
         shards = Shards(data, options)
         first = shards.first()
@@ -381,7 +384,7 @@ def compare(
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ):
     """Train each encoder with the same data, split and seed; one table to choose from."""
-    from textrnn.models import ENCODERS, encoders_for
+    from textrnn.nn.factory import ENCODERS, encoders_for
 
     names = [name.strip() for name in (encoders or ",".join(ENCODERS)).split(",")
              if name.strip()]
@@ -397,15 +400,16 @@ def compare(
     if encoders is None:
         names = encoders_for(task)
     _quiet_tensorflow()
-    from textrnn import bundle, report
-    from textrnn.compare import compare as run_compare
-    from textrnn.training import TrainConfig
+    from textrnn import report
+    from textrnn.nn import saving
+    from textrnn.train.compare import compare as run_compare
+    from textrnn.train.fit import TrainConfig
 
     config = TrainConfig(epochs=epochs, valid_split=valid_split, seed=seed)
     rows, best = run_compare(corpus, valid_corpus, names, config, task,
                              progress=lambda name: report.err.print(f"training {name} ..."))
     if out is not None:
-        bundle.save(out, *best)
+        saving.save(out, *best)
     if json_out:
         report.write_json(rows)
     else:
@@ -433,7 +437,7 @@ def evaluate_command(
     meta = bundle.read_meta(model)
     corpus = _read(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
     _check_task(meta["task"], corpus)
-    from textrnn.inference import evaluate
+    from textrnn.predict.predictor import evaluate
 
     result = evaluate(_predictor(model, meta, engine), corpus.examples, errors)
     if output:
@@ -485,7 +489,7 @@ def predict(
 
     from rich.console import Console
 
-    from textrnn.streaming import line_batches
+    from textrnn.predict.lines import line_batches
 
     with ExitStack() as files:
         if input_file is not None:
@@ -519,9 +523,10 @@ def info(
 
     bundle.read_meta(model)
     _quiet_tensorflow()
-    from textrnn.models import layer_table
+    from textrnn.nn import saving
+    from textrnn.nn.factory import layer_table
 
-    keras_model, meta = bundle.load(model)
+    keras_model, meta = saving.load(model)
     rows = layer_table(keras_model)
     if json_out:
         slim = {key: value for key, value in meta.items() if key != "vocab"}

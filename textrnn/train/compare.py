@@ -5,16 +5,17 @@ from __future__ import annotations
 import copy
 import time
 
-from textrnn.data import Corpus
-from textrnn.training import TrainConfig, default_spec, task_score, train
+from textrnn.data.examples import Corpus
+from textrnn.train.fit import TrainConfig, default_spec, task_score, train
 
 
 def compare(corpus: Corpus, valid: Corpus | None, encoders: list[str], config: TrainConfig,
             task: str, progress=None) -> tuple[list[dict], tuple | None]:
     """One row per encoder (validation score, parameters, training time, prediction speed),
     and (model, meta) of the best one. Every encoder sees the same split, seed and options."""
-    from textrnn.engine_numpy import NumpyModel, UnsupportedLayer, export
-    from textrnn.inference import Predictor, evaluate
+    from textrnn.nn.export import UnsupportedLayer, export
+    from textrnn.predict.predictor import Predictor, evaluate
+    from textrnn.predict.runtime import NumpyModel
 
     rows, best, best_score = [], None, float("-inf")
     for encoder in encoders:

@@ -21,11 +21,10 @@ import numpy as np
 
 from textrnn import __version__
 from textrnn.bundle import FORMAT_VERSION
-from textrnn.data import Corpus, is_multilabel
+from textrnn.data.examples import Corpus, is_multilabel
+from textrnn.data.shards import Shards, estimate_rows, fingerprint, held_out
 from textrnn.errors import DataError, UsageError
-from textrnn.models import ENCODERS, ModelSpec, check_spec
-from textrnn.pipeline import Encoded, Layout, auto_batch_size, in_memory, streamed
-from textrnn.shards import Shards, estimate_rows, fingerprint, held_out
+from textrnn.nn.factory import ENCODERS, ModelSpec, check_spec
 from textrnn.text import (
     OOV,
     PAD,
@@ -37,6 +36,7 @@ from textrnn.text import (
     choose_max_len,
     cjk_share,
 )
+from textrnn.train.pipeline import Encoded, Layout, auto_batch_size, in_memory, streamed
 
 PAD_TAG = "<pad>"
 # Bigram features are on by default when more than this share of the training tokens are CJK
@@ -328,7 +328,7 @@ def compile_model(model, spec: ModelSpec, config: TrainConfig) -> None:
     for name in model.output_names:
         if name == "tags":
             if spec.crf:
-                from textrnn.crf import crf_loss
+                from textrnn.nn.crf import crf_loss
 
                 losses[name] = crf_loss(model.get_layer("tags"))
             else:
@@ -370,7 +370,7 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
         spec.bigrams = mostly_cjk(sample_texts(data))
     strategy = None
     if cluster is not None:  # first: the strategy must exist before TensorFlow runs anything
-        from textrnn import distributed
+        from textrnn.train import distributed
 
         strategy = distributed.connect(cluster, worker_timeout)
     set_seeds(config.seed)
@@ -390,7 +390,7 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
         meta["training"] = _fit(model, meta, prepared, data, valid_corpus, spec, config,
                                 progress, checkpoint_dir, resume, extra_callbacks)
         return model, meta, prepared.valid_examples
-    from textrnn.models import build_model
+    from textrnn.nn.factory import build_model
 
     local = build_model(spec)  # outside the strategy: validated and saved as a plain model
     meta["training"] = _fit_distributed(strategy, cluster, model, local, meta, prepared, data,
@@ -410,7 +410,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
     spec.multilabel = prepared.multilabel
     vectors = None
     if config.embeddings:
-        from textrnn.embeddings import load_vectors
+        from textrnn.data.vectors import load_vectors
 
         # An embedding size of 0 means "the file's".
         vectors = load_vectors(config.embeddings, prepared.vocab.tokens,
@@ -477,7 +477,7 @@ def steps_per_epoch(prepared: Prepared, config: TrainConfig) -> int:
 def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, checkpoint_dir,
          resume, extra_callbacks=()) -> dict:
     """model.fit with the callbacks we rely on; returns the training figures for textrnn.json."""
-    from textrnn import checkpoint
+    from textrnn.train import checkpoint
 
     train_data, steps = training_data(prepared, data, spec, config)
     identity = {"data_sha256": meta["data"]["sha256"],
@@ -519,7 +519,7 @@ def _validation_callbacks(meta: dict, prepared: Prepared, config: TrainConfig,
     """The validation score and early stopping on it (none without validation data)."""
     if not prepared.valid_examples:
         return [], None
-    from textrnn.checkpoint import ResumableEarlyStopping
+    from textrnn.train.checkpoint import ResumableEarlyStopping
 
     # Early stopping watches the figure users judge the model by, on the validation set.
     stopper = ResumableEarlyStopping((state or {}).get("early_stopping"), monitor="val_score",
@@ -532,7 +532,7 @@ def _fit_distributed(strategy, cluster, model, local, meta, prepared, data, spec
                      progress, extra_callbacks, timeout) -> dict:
     """The custom multi-worker loop of distributed.py, with our callbacks. The batch size is
     the global one: each worker takes its share; every worker runs the same number of steps."""
-    from textrnn import distributed
+    from textrnn.train import distributed
 
     workers = len(cluster.workers)
     config.batch_size = config.batch_size or auto_batch_size(prepared.train_rows)
@@ -595,7 +595,7 @@ def task_score(report: dict) -> float:
 def _score_callback(meta: dict, examples: list):
     import keras
 
-    from textrnn.inference import Predictor, evaluate
+    from textrnn.predict.predictor import Predictor, evaluate
 
     class ValidationScore(keras.callbacks.Callback):
         """Adds `val_score` to the epoch's logs, for early stopping and the history."""
@@ -608,7 +608,7 @@ def _score_callback(meta: dict, examples: list):
 
 
 def build_and_compile(spec: ModelSpec, config: TrainConfig):
-    from textrnn.models import build_model
+    from textrnn.nn.factory import build_model
 
     model = build_model(spec)
     compile_model(model, spec, config)

@@ -1,0 +1,110 @@
+"""Reading labelled text: tables (CSV, TSV, JSON lines, Parquet), fastText lines, CoNLL files.
+
+Every problem becomes a `DataError` whose message names the file, the row (counted as a
+spreadsheet shows it: the header is row 1) or line, and the column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from textrnn.data.conll import read_conll
+from textrnn.data.examples import Corpus, ReadOptions
+from textrnn.data.fasttext import read_fasttext
+from textrnn.data.tables import (
+    LABEL_COLUMNS,
+    TAG_COLUMNS,
+    TEXT_COLUMNS,
+    csv_frame,
+    jsonl_frame,
+    parquet_frame,
+    read_table,
+)
+from textrnn.errors import DataError
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "conll")
+SUFFIXES = {
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".conll": "conll",
+    ".bio": "conll", ".iob": "conll", ".ft": "fasttext",
+}
+def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
+    """Read a labelled file (or `-` for stdin) into examples."""
+    options = options or ReadOptions()
+    source = "<stdin>" if path == "-" else path
+    raw = _read_bytes(path, source)
+    fmt = options.format or detect_format(path, raw, source)
+    if fmt not in FORMATS:
+        raise DataError(f"{source}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if fmt == "parquet":
+        corpus = read_table(parquet_frame(raw, source), source, options, "row", 2)
+    else:
+        text = _decode(raw, source, options.encoding)
+        if fmt == "fasttext":
+            corpus = read_fasttext(text, source)
+        elif fmt == "conll":
+            corpus = read_conll(text, source)
+        elif fmt == "jsonl":
+            corpus = read_table(jsonl_frame(text, source), source, options, "line", 1)
+        else:
+            frame = csv_frame(text, source, "\t" if fmt == "tsv" else ",")
+            corpus = read_table(frame, source, options, "row", 2)
+    if not corpus.examples:
+        raise DataError(f"{source}: no examples (the file is empty or has only a header)")
+    corpus.sha256 = hashlib.sha256(raw).hexdigest()
+    return corpus
+
+
+def _read_bytes(path: str, source: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    file = Path(path)
+    if file.is_dir():
+        raise DataError(f"{source}: is a directory, expected a data file")
+    try:
+        return file.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{source}: no such file") from None
+    except OSError as error:
+        raise DataError(f"{source}: cannot read ({error.strerror})") from None
+
+
+def detect_format(path: str, raw: bytes, source: str) -> str:
+    if raw.startswith(b"PAR1"):
+        return "parquet"
+    if b"\x00" in raw[:8192]:
+        raise DataError(f"{source}: looks like a binary file, not text data")
+    suffix = Path(path).suffix.lower() if path != "-" else ""
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    first = next((line.strip() for line in raw[:65536].splitlines() if line.strip()), b"")
+    if first.startswith(b"__label__"):
+        return "fasttext"
+    if first.startswith(b"{"):
+        return "jsonl"
+    header = first.decode("utf-8", "replace").lower()
+    known = (*TEXT_COLUMNS, *LABEL_COLUMNS, *TAG_COLUMNS)
+    if b"\t" in first:
+        names = header.split("\t")
+        if any(name in known for name in names) or b"\n\n" not in raw.replace(b"\r", b""):
+            return "tsv"
+        return "conll"
+    if len(first.split()) == 2 and b"\n\n" in raw.replace(b"\r", b"") and "," not in header:
+        return "conll"
+    return "csv"
+
+
+def _decode(raw: bytes, source: str, encoding: str) -> str:
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"{source}, line {line}: byte 0x{raw[error.start]:02x} is not valid {encoding} "
+            f"(pass --encoding, e.g. --encoding latin-1, if the file uses another encoding)"
+        ) from None
+    except LookupError:
+        raise DataError(f"unknown encoding '{encoding}'") from None
+    return text.removeprefix("\ufeff")

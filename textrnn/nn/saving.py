@@ -1,0 +1,58 @@
+"""A Keras model into a model directory and back: `model.keras` (safe mode) plus the NumPy
+engine's export, inside the atomic directory that `textrnn.bundle` writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from textrnn import bundle
+from textrnn.errors import BundleError
+
+
+def save(directory: str | Path, model, meta: dict,
+         extra_files: Callable[[Path], object] | None = None) -> Path:
+    """Write `model` and `meta` as a model directory (see bundle.save for `extra_files`)."""
+
+    def write_model(folder: Path) -> dict:
+        model.save(folder / bundle.MODEL_FILE)
+        return {"engine": _export_numpy(model, folder)}
+
+    return bundle.save(directory, meta, write_model, extra_files)
+
+
+def _export_numpy(model, folder: Path) -> dict:
+    """Write the NumPy engine's files when every layer has a NumPy twin; say which is used."""
+    import numpy as np
+
+    from textrnn.nn.export import UnsupportedLayer, export
+
+    try:
+        graph, weights = export(model)
+    except UnsupportedLayer as error:
+        return {"numpy": False, "reason": str(error)}
+    (folder / bundle.GRAPH_FILE).write_text(json.dumps(graph), encoding="utf-8")
+    np.savez(folder / bundle.WEIGHTS_FILE, **weights)
+    return {"numpy": True}
+
+
+def load(directory: str | Path):
+    """(keras model, metadata) from a model directory; Keras safe mode, no compile."""
+    meta = bundle.read_meta(directory)
+    model_path = Path(directory) / bundle.MODEL_FILE
+    bundle.check_model_file(model_path)
+    import keras
+
+    # Importing our layer modules registers their classes for safe-mode loading.
+    import textrnn.nn.crf  # noqa: F401
+    import textrnn.nn.jordan  # noqa: F401
+    import textrnn.nn.layers  # noqa: F401
+    import textrnn.nn.tree  # noqa: F401
+
+    try:
+        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for damaged archives
+        raise BundleError(f"{model_path}: cannot load ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    return model, meta
