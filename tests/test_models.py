@@ -96,7 +96,7 @@ def test_balanced_weights_give_each_class_the_same_total():
 
     import numpy as np
 
-    from textrnn.train.fit import class_weights
+    from textrnn.train.prepare import class_weights
 
     labels = np.array([0, 0, 0, 1, 2, 2])
     weights = class_weights(Counter("aaabcc"), ["a", "b", "c"])[labels]

@@ -6,7 +6,8 @@ import copy
 import time
 
 from textrnn.data.examples import Corpus
-from textrnn.train.fit import TrainConfig, default_spec, task_score, train
+from textrnn.train.fit import default_spec, task_score, train
+from textrnn.train.prepare import TrainConfig
 
 
 def compare(corpus: Corpus, valid: Corpus | None, encoders: list[str], config: TrainConfig,

@@ -1,324 +1,37 @@
-"""Training: learn the vocabulary and label sets from the training data (a corpus in memory, or
-one streaming pass over files), feed the sentences through the length-bucketed tf.data pipeline,
-fit with clipping and early stopping (model.fit in one process, distributed.py's loop across
-workers), and return the model with everything needed to reload it.
+"""Fitting: build the model from its spec, feed prepared sentences through the length-bucketed
+tf.data pipeline, fit with clipping and early stopping on the validation score (model.fit in
+one process, distributed.py's loop across workers), and return the model with everything
+needed to reload it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import os
-import random
 import time
-from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field, fields, replace
-from functools import cached_property
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from textrnn import __version__
 from textrnn.bundle import FORMAT_VERSION
-from textrnn.data.examples import Corpus, is_multilabel
-from textrnn.data.shards import Shards, estimate_rows, fingerprint, held_out
-from textrnn.errors import DataError, UsageError
+from textrnn.data.examples import Corpus
+from textrnn.data.shards import Shards, fingerprint
+from textrnn.errors import UsageError
 from textrnn.nn.factory import ENCODERS, ModelSpec, check_spec
-from textrnn.text import (
-    OOV,
-    PAD,
-    Tokenizer,
-    Vocabulary,
-    align_tags,
-    bigrams,
-    char_matrix,
-    choose_max_len,
-    cjk_share,
-)
 from textrnn.train.pipeline import Encoded, Layout, auto_batch_size, in_memory, streamed
-
-PAD_TAG = "<pad>"
-# Bigram features are on by default when more than this share of the training tokens are CJK
-# characters: a Chinese character alone is ambiguous, and words are mostly 2 characters.
-BIGRAM_CJK_SHARE = 0.5
-BIGRAM_MIN_COUNT = 2  # a bigram seen once in training reads as the unknown bigram
-CJK_SAMPLE = 2000  # texts looked at to tell whether the data is mostly CJK
-VALID_CAP = 5000  # validation rows held out of a streamed file (kept in memory, scored each epoch)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 40
-    batch_size: int | None = None  # None: auto_batch_size
-    learning_rate: float = 1e-3
-    clipnorm: float = 1.0
-    patience: int = 4
-    valid_split: float = 0.1
-    seed: int = 13
-    class_weight: str | None = None  # None or "balanced"
-    save_on_interrupt: bool = False
-    embeddings: str | None = None  # a word-vector file
-    min_count: int = 1
-    max_vocab: int | None = None
-    lowercase: bool = True
-    steps_per_epoch: int | None = None  # streaming: batches per epoch (None: one pass)
-    vocab_file: str | None = None  # a fixed vocabulary, one token per line
-
-
-@dataclass
-class Prepared:
-    tokenizer: Tokenizer
-    vocab: Vocabulary
-    labels: list[str]
-    tags: list[str]
-    max_len: int
-    multilabel: bool
-    train_rows: int
-    train: Encoded | None = None  # None when streaming
-    valid_examples: list = field(default_factory=list)  # scored by the predictor each epoch
-    notes: list[str] = field(default_factory=list)
-    token_counts: Counter = field(default_factory=Counter)
-    label_counts: Counter = field(default_factory=Counter)
-    chars: Vocabulary | None = None
-    bigrams: Vocabulary | None = None
-    truncated: int = 0
-    holdout: float = 0.0  # streaming: the fraction of rows held_out() keeps for validation
-
-    @cached_property
-    def label_index(self) -> dict[str, int]:
-        return {label: i for i, label in enumerate(self.labels)}
-
-    @cached_property
-    def tag_index(self) -> dict[str, int]:
-        return {tag: i for i, tag in enumerate(self.tags)}
-
-    def label_ids(self, example) -> int | np.ndarray:
-        if self.multilabel:
-            vector = np.zeros(len(self.labels), dtype=np.float32)
-            vector[[self.label_index[label] for label in example.labels]] = 1.0
-            return vector
-        return self.label_index[example.labels[0]]
-
-
-def split_indices(keys: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """A seeded, stratified split: each class gives `fraction` of its rows to validation."""
-    by_key: dict[str, list[int]] = defaultdict(list)
-    for index, key in enumerate(keys):
-        by_key[key].append(index)
-    rng = random.Random(seed)
-    train, valid = [], []
-    for key in sorted(by_key):
-        rows = by_key[key]
-        rng.shuffle(rows)
-        take = round(fraction * len(rows)) if len(rows) > 1 else 0
-        valid.extend(rows[:take])
-        train.extend(rows[take:])
-    return sorted(train), sorted(valid)
-
-
-def _stratum(example) -> str:
-    return "|".join(example.labels) if example.labels is not None else ""
-
-
-class _Tally:
-    """What one pass over the training rows learns: words (and bigrams, when they are
-    features), lengths, labels, tags."""
-
-    def __init__(self, tokenizer: Tokenizer, count_bigrams: bool):
-        self.tokenizer = tokenizer
-        self.count_bigrams = count_bigrams
-        self.bigram_counts: Counter = Counter()
-        self.token_counts: Counter = Counter()
-        self.lengths: Counter = Counter()
-        self.label_counts: Counter = Counter()
-        self.tags: set[str] = set()
-        self.rows = 0
-
-    def add(self, example) -> tuple[list[str], list[str] | None]:
-        tokens, tags = tokenize_example(self.tokenizer, example)
-        self.rows += 1
-        self.token_counts.update(tokens)
-        if self.count_bigrams:
-            self.bigram_counts.update(bigrams(tokens))
-        self.lengths[len(tokens)] += 1
-        if example.labels is not None:
-            self.label_counts.update(example.labels)
-        if tags is not None:
-            self.tags.update(tags)
-        return tokens, tags
-
-
-def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
-            task: str, char_features: bool = False, use_bigrams: bool = False) -> Prepared:
-    """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
-    tokenizer = Tokenizer(lowercase=config.lowercase)
-    if valid_corpus is None and config.valid_split > 0:
-        train_rows, valid_rows = split_indices(
-            [_stratum(example) for example in corpus.examples], config.valid_split, config.seed)
-        train_examples = [corpus.examples[i] for i in train_rows]
-        valid_examples = [corpus.examples[i] for i in valid_rows]
-    else:
-        train_examples = corpus.examples
-        valid_examples = valid_corpus.examples if valid_corpus else []
-    tally = _Tally(tokenizer, use_bigrams)
-    tokenized = [tally.add(example) for example in train_examples]
-    prepared = _from_tally(tally, corpus.source, valid_examples, corpus.multilabel, config,
-                           task, char_features)
-    prepared.train = encode(prepared, tokenized, train_examples, task)
-    return prepared
-
-
-def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainConfig,
-                     task: str, char_features: bool = False, use_bigrams: bool = False
-                     ) -> Prepared:
-    """One streaming pass over the files: vocabulary, lengths, labels and tags, with memory
-    bounded by the vocabulary, not the data. Without --valid, a seeded ~10% of the rows (at
-    most about VALID_CAP) is held out for validation, the same rows on every pass."""
-    fraction = 0.0
-    if valid_corpus is None and config.valid_split > 0:
-        fraction = min(config.valid_split, VALID_CAP / estimate_rows(shards.files))
-    tally = _Tally(Tokenizer(lowercase=config.lowercase), use_bigrams)
-    valid_examples = list(valid_corpus.examples) if valid_corpus else []
-    warnings: list[str] = []
-    multilabel = False
-    for file_index, example in shards.examples(warnings):
-        multilabel |= is_multilabel(example, shards.options)
-        if fraction and held_out(file_index, example.row, fraction, config.seed):
-            valid_examples.append(example)
-        else:
-            tally.add(example)
-    prepared = _from_tally(tally, shards.pattern, valid_examples, multilabel, config, task,
-                           char_features)
-    prepared.notes.extend(warnings)
-    prepared.holdout = fraction
-    return prepared
-
-
-def _from_tally(tally: _Tally, source: str, valid_examples: list, multilabel: bool,
-                config: TrainConfig, task: str, char_features: bool) -> Prepared:
-    if not tally.rows:
-        raise DataError(f"{source}: too few rows to train on")
-    if config.vocab_file:
-        vocab = read_vocab_file(config.vocab_file, config.max_vocab)
-    else:
-        vocab = Vocabulary.from_counts(tally.token_counts, config.min_count, config.max_vocab)
-    labels = tags = []
-    if task in ("classify", "joint"):
-        labels = sorted(tally.label_counts)
-        if len(labels) < 2 and not multilabel:
-            raise DataError(f"{source}: only one class ('{labels[0]}'); a classifier "
-                            "needs at least two")
-    if task in ("tag", "joint"):
-        tags = [PAD_TAG, *sorted(tally.tags)]
-    max_len = choose_max_len(tally.lengths)
-    prepared = Prepared(tally.tokenizer, vocab, labels, tags, max_len, multilabel, tally.rows,
-                        valid_examples=valid_examples, token_counts=tally.token_counts,
-                        label_counts=tally.label_counts,
-                        truncated=sum(n for length, n in tally.lengths.items() if length > max_len))
-    if char_features:
-        prepared.chars = Vocabulary.build([list(token) for token in tally.token_counts],
-                                          config.min_count)
-    if tally.count_bigrams:
-        prepared.bigrams = Vocabulary.from_counts(tally.bigram_counts,
-                                                  max(config.min_count, BIGRAM_MIN_COUNT))
-    unseen = sorted({label for example in valid_examples for label in example.labels or []}
-                    - set(labels))
-    if unseen:
-        prepared.notes.append(f"validation labels never seen in training: {', '.join(unseen)}")
-    return prepared
-
-
-def read_vocab_file(path: str, max_size: int | None) -> Vocabulary:
-    """A vocabulary file: one token per line (a word-count file's first column will do),
-    most frequent first; tokens are matched as the tokenizer writes them (lowercased)."""
-    tokens: dict[str, None] = {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                token = line.split(maxsplit=1)[0] if line.strip() else ""
-                if token and token not in (PAD, OOV):
-                    tokens[token] = None
-    except OSError as error:
-        raise UsageError(f"--vocab {path}: cannot read ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text (--vocab expects one token per line)") from None
-    if not tokens:
-        raise DataError(f"{path}: no tokens (--vocab expects one token per line)")
-    ranked = list(tokens)[: max_size - 2 if max_size else None]
-    return Vocabulary([PAD, OOV, *ranked])
-
-
-def tokenize_example(tokenizer: Tokenizer, example) -> tuple[list[str], list[str] | None]:
-    tokens, offsets = tokenizer.tokenize(example.text)
-    if example.tags is None:
-        return tokens, None
-    return tokens, align_tags(example.words, example.tags, offsets)
-
-
-def sentence_parts(prepared: Prepared, tokens: list[str], tags: list[str] | None, example,
-                   task: str) -> dict:
-    """One training sentence as arrays: token ids, character ids, tag ids, label."""
-    tokens = tokens[: prepared.max_len]
-    parts = {"tokens": np.asarray(prepared.vocab.encode(tokens) or [1], dtype=np.int32)}
-    if prepared.chars is not None:
-        parts["chars"] = char_matrix(tokens or [""], prepared.chars)
-    if prepared.bigrams is not None:
-        parts["bigrams"] = np.asarray(prepared.bigrams.encode(bigrams(tokens)) or [1],
-                                      dtype=np.int32)
-    if task in ("classify", "joint"):
-        parts["label"] = prepared.label_ids(example)
-    if task in ("tag", "joint"):
-        tag_index = prepared.tag_index
-        # A tag unseen in training counts as O (id of "O" if present, else 1).
-        fallback = tag_index.get("O", 1)
-        parts["tags"] = np.asarray([tag_index.get(tag, fallback) for tag in (tags or ["O"])]
-                                   [: prepared.max_len], dtype=np.int32)
-    return parts
-
-
-def encode(prepared: Prepared, tokenized, examples, task: str) -> Encoded:
-    sentences = [sentence_parts(prepared, tokens, tags, example, task)
-                 for (tokens, tags), example in zip(tokenized, examples)]
-    encoded = Encoded([parts["tokens"] for parts in sentences])
-    if prepared.chars is not None:
-        encoded.chars = [parts["chars"] for parts in sentences]
-    if prepared.bigrams is not None:
-        encoded.bigrams = [parts["bigrams"] for parts in sentences]
-    if task in ("classify", "joint"):
-        encoded.labels = np.asarray([parts["label"] for parts in sentences])
-    if task in ("tag", "joint"):
-        encoded.tags = [parts["tags"] for parts in sentences]
-    return encoded
-
-
-def streamed_sentences(prepared: Prepared, shards: Shards, task: str, seed: int,
-                       weights: np.ndarray | None, worker: int = 0, workers: int = 1):
-    """A generator factory for pipeline.streamed: this worker's training sentences, one pass
-    over its files each call. With fewer files than workers the rows are dealt round-robin."""
-    by_row = len(shards.files) < workers
-
-    def sentences():
-        dealt = 0
-        for file_index, example in shards.examples([], worker, workers):
-            if prepared.holdout and held_out(file_index, example.row, prepared.holdout, seed):
-                continue
-            dealt += 1
-            if by_row and dealt % workers != worker:
-                continue
-            tokens, tags = tokenize_example(prepared.tokenizer, example)
-            parts = sentence_parts(prepared, tokens, tags, example, task)
-            if weights is not None:
-                parts["weight"] = np.float32(weights[parts["label"]])
-            yield parts
-
-    return sentences
-
-
-def class_weights(label_counts: Counter, labels: list[str]) -> np.ndarray:
-    """Per-class weights n / (k * count[class]), as scikit-learn's 'balanced'."""
-    counts = np.array([label_counts[label] for label in labels], dtype=np.float64)
-    return counts.sum() / (len(labels) * counts)
+from textrnn.train.prepare import (
+    Prepared,
+    TrainConfig,
+    class_weights,
+    mostly_cjk,
+    prepare,
+    prepare_streamed,
+    sample_texts,
+    streamed_sentences,
+)
 
 
 def compile_model(model, spec: ModelSpec, config: TrainConfig) -> None:
@@ -366,6 +79,8 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
     With a `cluster` (distributed.Cluster), this process is one of several workers.
     """
     check_spec(spec)
+    if spec.freeze_embeddings and not config.embeddings:
+        raise UsageError("--freeze-embeddings needs --embeddings FILE")
     if spec.bigrams is None:
         spec.bigrams = mostly_cjk(sample_texts(data))
     strategy = None
@@ -637,19 +352,6 @@ def _progress_callback(progress, epochs: int, steps: int):
             progress.finish()
 
     return ProgressCallback()
-
-
-def sample_texts(data: Corpus | Shards, count: int = CJK_SAMPLE) -> list[str]:
-    """The first `count` texts of the training data."""
-    if isinstance(data, Shards):
-        return [example.text for _, example in itertools.islice(data.examples([]), count)]
-    return [example.text for example in data.examples[:count]]
-
-
-def mostly_cjk(texts: list[str]) -> bool:
-    """Whether most tokens of these texts are CJK characters."""
-    tokenizer = Tokenizer()
-    return cjk_share([tokenizer.tokenize(text)[0] for text in texts]) > BIGRAM_CJK_SHARE
 
 
 def default_encoder(task: str, data: Corpus | Shards) -> str:

@@ -1,0 +1,179 @@
+"""What the commands share: the Typer app, option types, the error handler, quiet
+TensorFlow start-up, reading data files and choosing the prediction engine. TensorFlow, Keras
+and pandas are imported only inside the commands that need them, so `textrnn --help` and
+argument errors answer at once."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from textrnn import __version__
+from textrnn.errors import TextrnnError, UsageError
+
+app = typer.Typer(
+    name="textrnn",
+    help="Train, evaluate and run recurrent text classifiers and slot fillers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+DEFAULT_MODEL = "textrnn-model"
+STREAM_ABOVE_MB = 200  # larger training files are streamed (pandas would need ~5x in memory)
+
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
+TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column name.")]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column name.")]
+TagsCol = Annotated[Optional[str], typer.Option("--tags-col", help="BIO tags column name.")]
+LabelSep = Annotated[Optional[str], typer.Option(
+    "--label-sep", help="Several labels per row, split on this (multi-label).")]
+Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the data file.")]
+EngineOption = Annotated[str, typer.Option(
+    "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow) or keras.")]
+Format = Annotated[Optional[str], typer.Option(
+    "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll (default: sniffed).")]
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"textrnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    _state["debug"] = debug
+
+
+def handled(command):
+    """Turn our errors into one line on stderr and an exit code; tracebacks only with --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except TextrnnError as error:
+            if _state["debug"]:
+                raise
+            fail(f"error: {error}", error.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except BrokenPipeError:  # e.g. `textrnn predict - | head`
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+        except Exception as error:
+            if _state["debug"]:
+                raise
+            fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the "
+                  "traceback)", 1)
+
+    return wrapper
+
+
+def fail(message: str, code: int):
+    typer.echo(f"textrnn: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow with its C++ start-up chatter (absl, oneDNN notices) silenced."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    warnings.filterwarnings("ignore", module="keras")
+    if _state["debug"] or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def predictor_for(model: Path, meta: dict, engine: str):
+    """A Predictor on the NumPy engine when the model has it (no TensorFlow import: fast
+    start), else on Keras, with a one-line notice when the user did not ask for Keras."""
+    from textrnn.predict.predictor import Predictor, engine_for
+
+    chosen = engine_for(meta, engine)
+    if chosen == "keras":
+        if engine == "auto":
+            reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
+            typer.echo(f"textrnn: note: predicting with TensorFlow, slower to start ({reason})",
+                       err=True)
+        quiet_tensorflow()
+    return Predictor.load(str(model), chosen)
+
+
+def read_data(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt):
+    from textrnn.data.examples import ReadOptions
+    from textrnn.data.read import read_corpus
+    from textrnn.report import err
+
+    corpus = read_corpus(path, ReadOptions(text_col, label_col, tags_col, label_sep, encoding,
+                                           fmt))
+    for warning in corpus.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    return corpus
+
+
+def training_data(data, valid, task, text_col, label_col, tags_col, label_sep, encoding, fmt,
+                   stream: bool | None = False):
+    """The training data (a corpus in memory, or Shards to stream), the validation corpus (or
+    None) and the task they are read for."""
+    from textrnn.data.examples import Corpus, ReadOptions
+
+    options = ReadOptions(text_col, label_col, tags_col, label_sep, encoding, fmt)
+    if streams(data, stream):
+        from textrnn.data.shards import Shards
+
+        shards = Shards(data, options)
+        first = shards.first()
+        corpus = shards
+        sample = Corpus(data, [first], multilabel=bool(label_sep))
+    else:
+        corpus = sample = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+    valid_corpus = (read_data(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
+                    if valid else None)
+    task = task or sample.task
+    check_task(task, sample)
+    return corpus, valid_corpus, task
+
+
+def streams(data: str, stream: bool | None) -> bool:
+    """--stream, or by default: shards (a glob or a directory) and files over the threshold."""
+    if data == "-":
+        if stream:
+            raise UsageError("--stream reads files, not stdin")
+        return False
+    path = Path(data)
+    if stream is not None:
+        return stream
+    return not path.is_file() or path.stat().st_size > STREAM_ABOVE_MB * 2**20
+
+
+def check_task(task: str, corpus) -> None:
+    needs = {"classify": corpus.has_labels, "tag": corpus.has_tags,
+             "joint": corpus.has_labels and corpus.has_tags}
+    if task not in needs:
+        raise UsageError(f"unknown --task '{task}' (choose from classify, tag, joint)")
+    if not needs[task]:
+        what = {"classify": "a label column", "tag": "a tags column",
+                "joint": "both a tags and an intent column"}[task]
+        raise UsageError(f"--task {task} needs {what}; {corpus.source} has none")

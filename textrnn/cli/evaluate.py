@@ -1,0 +1,57 @@
+"""`textrnn eval`: score a model on labelled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from textrnn.cli._util import (
+    DEFAULT_MODEL,
+    Encoding,
+    EngineOption,
+    Format,
+    LabelCol,
+    LabelSep,
+    ModelOption,
+    TagsCol,
+    TextCol,
+    app,
+    check_task,
+    handled,
+    predictor_for,
+    read_data,
+)
+
+
+@app.command("eval")
+@handled
+def evaluate_cli(
+    data: Annotated[str, typer.Argument(help="Labelled test data, or - for stdin.")],
+    model: ModelOption = Path(DEFAULT_MODEL),
+    json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Also save JSON here.")
+                      ] = None,
+    errors: Annotated[int, typer.Option("--errors", help="Show N wrong predictions.")] = 0,
+    engine: EngineOption = "auto",
+    text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
+    label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+):
+    """Score a model on labelled DATA: accuracy and F1, or span F1 for slots."""
+    from textrnn import bundle, report
+
+    meta = bundle.read_meta(model)
+    corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+    check_task(meta["task"], corpus)
+    from textrnn.predict.predictor import evaluate
+
+    result = evaluate(predictor_for(model, meta, engine), corpus.examples, errors)
+    if output:
+        report.write_json(result, str(output))
+    if json_out:
+        report.write_json(result)
+    else:
+        from rich.console import Console
+
+        report.print_eval(result, Console())

@@ -1,0 +1,82 @@
+"""`textrnn predict`: label texts, one result per input line, streamed in batches."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from textrnn.cli._util import (
+    DEFAULT_MODEL,
+    EngineOption,
+    ModelOption,
+    app,
+    handled,
+    predictor_for,
+)
+from textrnn.errors import UsageError
+
+READ_AHEAD_BATCHES = 16
+
+@app.command("predict")
+@handled
+def predict_cli(
+    texts: Annotated[Optional[list[str]], typer.Argument(
+        help="Texts to label; - (or none, with a pipe) reads lines from stdin.")] = None,
+    model: ModelOption = Path(DEFAULT_MODEL),
+    output_format: Annotated[Optional[str], typer.Option(
+        "--format", "-f", help="table, jsonl, tsv or label (default: table on a terminal, "
+        "jsonl in a pipe).")] = None,
+    input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Read lines from "
+                                                       "this file.")] = None,
+    output_file: Annotated[Optional[Path], typer.Option("--output", help="Write here.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K best labels.")
+                     ] = 1,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Only labels with probability >= P (multi-label default 0.5).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+    engine: EngineOption = "auto",
+):
+    """Label texts: one result per input line, in order, streamed in batches."""
+    from textrnn import bundle, report
+
+    fmt = output_format or ("table" if (output_file is None and sys.stdout.isatty())
+                            else "jsonl")
+    if fmt not in ("table", "jsonl", "tsv", "label"):
+        raise UsageError(f"unknown --format '{fmt}' (choose from table, jsonl, tsv, label)")
+    if top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    from_stdin = texts in (None, [], ["-"])
+    if from_stdin and input_file is None and sys.stdin.isatty():
+        raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
+    if input_file is not None and not input_file.is_file():
+        raise UsageError(f"--input {input_file}: no such file")
+    predictor = predictor_for(model, bundle.read_meta(model), engine)
+    predictor.batch_size = batch_size
+    from contextlib import ExitStack
+
+    from rich.console import Console
+
+    from textrnn.predict.lines import line_batches
+
+    with ExitStack() as files:
+        if input_file is not None:
+            source = files.enter_context(open(input_file, "rb"))
+        else:
+            source = sys.stdin.buffer if from_stdin else None
+        sink = (files.enter_context(open(output_file, "w", encoding="utf-8")) if output_file
+                else sys.stdout)
+        # Read many batches' worth at a time: the predictor sorts them by length, so each model
+        # batch holds sentences of about one length (mixed 256-line batches pad twice the work).
+        chunk = batch_size * READ_AHEAD_BATCHES
+        batches = line_batches(source, chunk) if source is not None else [texts]
+        console = Console(file=sink)
+        for batch in batches:
+            results = predictor.predict(batch, top_k=top_k, threshold=threshold)
+            if fmt == "table":
+                report.print_predictions_table(results, console)
+            else:
+                sink.write("".join(report.prediction_line(r, fmt) + "\n" for r in results))
+            sink.flush()

@@ -1,0 +1,200 @@
+"""`textrnn train`: fit a model on labelled data and write its model directory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from textrnn.cli._util import (
+    DEFAULT_MODEL,
+    STREAM_ABOVE_MB,
+    Encoding,
+    Format,
+    LabelCol,
+    LabelSep,
+    TagsCol,
+    TextCol,
+    app,
+    fail,
+    handled,
+    quiet_tensorflow,
+    training_data,
+)
+from textrnn.errors import UsageError
+
+
+@app.command("train")
+@handled
+def train_cli(
+    data: Annotated[str, typer.Argument(
+        help="Training data: a file, - for stdin, or shards (a glob such as 'data/part-*.csv', "
+        "or a directory), which are streamed.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path(
+        DEFAULT_MODEL),
+    valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split).")
+                     ] = None,
+    valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
+    task: Annotated[Optional[str], typer.Option(
+        help="classify, tag or joint (default: what the data has).")] = None,
+    encoder: Annotated[Optional[str], typer.Option(
+        help="lstm, gru, rnn, jordan, cnn or tree (tree: classification only); default lstm, "
+        "or cnn to classify mostly-CJK text.")] = None,
+    bidirectional: Annotated[Optional[bool], typer.Option(
+        "--bidirectional/--unidirectional", help="Read both ways (default for recurrent).")
+    ] = None,
+    layers: Annotated[int, typer.Option(help="Stacked encoder layers (tree: 1).")] = 1,
+    units: Annotated[Optional[int], typer.Option(help="Hidden units (CNN: filters per width).")
+                     ] = None,
+    embedding_dim: Annotated[Optional[int], typer.Option(
+        help="Word embedding size (default 128, or the --embeddings file's).")] = None,
+    embeddings: Annotated[Optional[str], typer.Option(
+        help="Pretrained word vectors: .vec, GloVe .txt, word2vec .bin, optionally gzipped.")
+    ] = None,
+    freeze_embeddings: Annotated[bool, typer.Option(
+        "--freeze-embeddings", help="Keep the pretrained vectors fixed.")] = False,
+    char_features: Annotated[Optional[bool], typer.Option(
+        "--char-features/--no-char-features",
+        help="A character CNN per token, for rare words and typos (default for slot filling)."
+    )] = None,
+    bigrams: Annotated[Optional[bool], typer.Option(
+        "--bigrams/--no-bigrams",
+        help="A vector per token for it and its right neighbour: character bigrams, the "
+        "nearest thing to words in Chinese (default when most training tokens are CJK)."
+    )] = None,
+    bigram_dropout: Annotated[float, typer.Option(
+        help="Share of bigram vectors dropped in training (TNEWS: macro-F1 +1, accuracy "
+        "unchanged).")] = 0.0,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
+    crf: Annotated[Optional[bool], typer.Option(
+        "--crf/--no-crf", help="CRF tag decoder (default for slot filling).")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Sentences per batch (default 64, fewer for small data).")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
+    patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")
+                        ] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 13,
+    class_weight: Annotated[Optional[str], typer.Option(
+        help="'balanced' to weight classes by inverse frequency.")] = None,
+    min_count: Annotated[int, typer.Option(help="Minimum count for a vocabulary word.")] = 1,
+    max_vocab: Annotated[Optional[int], typer.Option(help="Vocabulary size limit.")] = None,
+    lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case")] = True,
+    text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
+    label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    stream: Annotated[Optional[bool], typer.Option(
+        "--stream/--no-stream", help="Read the training data from disk as training goes, in "
+        f"bounded memory (default: for shards, and files over {STREAM_ABOVE_MB} MB).")] = None,
+    steps_per_epoch: Annotated[Optional[int], typer.Option(
+        help="Streaming: batches per epoch (default: one pass over the data).")] = None,
+    vocab: Annotated[Optional[str], typer.Option(
+        "--vocab", help="A fixed vocabulary file, one token per line, most frequent first.")
+    ] = None,
+    workers: Annotated[Optional[str], typer.Option(
+        "--workers", help="Train on several machines: every worker's host:port, the same "
+        "list on each (or set TF_CONFIG). Worker 0 writes the model.")] = None,
+    worker_index: Annotated[Optional[int], typer.Option(
+        "--worker-index", help="This machine's place in --workers, from 0.")] = None,
+    worker_timeout: Annotated[float, typer.Option(
+        "--worker-timeout", help="Seconds to wait for every worker to join (and for any "
+        "step) before failing.")] = 300,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from the last epoch checkpoint of an interrupted run.")
+    ] = False,
+    save_on_interrupt: Annotated[bool, typer.Option(
+        "--save-on-interrupt", help="On Ctrl-C, save the best model so far.")] = False,
+    plot: Annotated[bool, typer.Option(
+        "--plot", help="Also draw training curves and a confusion matrix (PNG) into --out; "
+        "needs textrnn[plot].")] = False,
+    tensorboard: Annotated[Optional[Path], typer.Option(
+        "--tensorboard", help="Write TensorBoard logs to this directory; needs "
+        "textrnn[tensorboard].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+):
+    """Train a model on DATA and write it to --out (replaced only once training succeeded)."""
+    if embedding_dim is not None and embedding_dim < 1:  # 0 stands for the vector file's
+        raise UsageError("--embedding-dim must be positive")
+    from textrnn.train.prepare import TrainConfig
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
+                         clipnorm=clipnorm, patience=patience, valid_split=valid_split,
+                         seed=seed, class_weight=class_weight, min_count=min_count,
+                         max_vocab=max_vocab, lowercase=lowercase,
+                         save_on_interrupt=save_on_interrupt, embeddings=embeddings,
+                         steps_per_epoch=steps_per_epoch, vocab_file=vocab)
+    from textrnn.train.distributed import cluster_from
+
+    cluster = cluster_from(workers, worker_index)
+    if cluster is not None and (resume or save_on_interrupt):
+        raise UsageError("--resume and --save-on-interrupt are for training in one process, "
+                         "not with --workers")
+    from textrnn import plots
+
+    if plot:
+        plots.check_plotting_available()
+    if tensorboard is not None:
+        plots.check_tensorboard_available()
+        if out.resolve() in (tensorboard.resolve(), *tensorboard.resolve().parents):
+            raise UsageError("--tensorboard DIR must be outside --out (which is replaced at "
+                             "the end of training)")
+    corpus, valid_corpus, task = training_data(data, valid, task, text_col, label_col,
+                                                tags_col, label_sep, encoding, fmt, stream)
+    from textrnn.data.shards import Shards
+
+    if steps_per_epoch is not None and not isinstance(corpus, Shards):
+        raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
+    quiet_tensorflow()
+    from textrnn import report
+    from textrnn.nn import saving
+    from textrnn.predict.predictor import Predictor, evaluate
+    from textrnn.train import checkpoint
+    from textrnn.train.fit import default_encoder, default_spec
+    from textrnn.train.fit import train as fit
+
+    if encoder is None:  # a recurrent-only option keeps the recurrent default
+        encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
+    spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
+                        embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
+                        freeze_embeddings=freeze_embeddings, char_features=char_features,
+                        bigrams=bigrams, bigram_dropout=bigram_dropout)
+    progress = None if quiet else report.TrainingProgress()
+    checkpoints = checkpoint.directory_for(out) if cluster is None else None
+    try:
+        model, meta, valid_examples = fit(
+            corpus, valid_corpus, spec, config, progress, checkpoints, resume,
+            [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [],
+            cluster, worker_timeout)
+    except KeyboardInterrupt:
+        fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
+    if valid_examples:
+        meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
+    if cluster is None or cluster.is_chief:  # other workers write nothing
+        saving.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
+        if checkpoints is not None:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+    elif not json_out:
+        report.err.print(f"worker {cluster.index} done; worker 0 writes the model")
+        return
+    if json_out:
+        report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
+    elif not quiet:
+        report.print_train_summary(meta, str(out))
+
+
+def _plotter(meta: dict):
+    """Draws the figures into the model folder before it goes into place; a drawing failure
+    costs the figures, never the trained model."""
+    from textrnn import plots
+    from textrnn.report import err
+
+    def draw(folder: Path) -> None:
+        try:
+            plots.write_plots(folder, meta)
+        except Exception as error:  # matplotlib raises many types; the model matters more
+            err.print(f"[yellow]warning:[/] --plot failed, model saved without figures: {error}")
+
+    return draw
