@@ -30,25 +30,24 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (  # noqa: E402
+from harness import (  # noqa: E402
     ROOT,
-    SCALE_BEGIN,
-    SCALE_END,
     SEED,
     log,
     machine,
     measured,
+    read_csv,
     textrnn_exe,
     versions,
 )
+from report import SCALE_BEGIN, SCALE_END  # noqa: E402
 
 SNIPS = ROOT.parent / "shared" / "data" / "snips"
 TIMEOUT = 3600
 
 
 def snips_rows(name: str) -> list[tuple[str, str]]:
-    with open(SNIPS / f"{name}.csv", encoding="utf-8", newline="") as handle:
-        return [(row["text"], row["intent"]) for row in csv.DictReader(handle)]
+    return [(row["text"], row["intent"]) for row in read_csv(SNIPS / f"{name}.csv")]
 
 
 def write_resampled(path: Path, rows: list[tuple[str, str]], *, count: int | None = None,
