@@ -174,6 +174,15 @@ def test_installed_command_answers_the_mission_sentence(slots_csv, tmp_path):
     assert answer["intent"] == "book_flight"
     assert {(s["slot"], s["text"], s["start"], s["end"]) for s in answer["slots"]} == {
         ("destination", "Taipei", 7, 13), ("arrival_date", "November 2nd", 17, 29)}
+    # Cities the training data never shows are found from their context.
+    unseen = subprocess.run(
+        [exe, "predict", "--model", out], check=True, env=env, timeout=120, text=True,
+        capture_output=True, input="We should arrive in Zorbaville on April 2nd\n"
+                                   "I need to arrive in Quellmarsh by the 1st of October\n")
+    found = [{(s["slot"], s["text"]) for s in json.loads(line)["slots"]}
+             for line in unseen.stdout.splitlines()]
+    assert [("destination", "Zorbaville") in found[0], ("destination", "Quellmarsh") in found[1]
+            ] == [True, True], found
     evaluated = subprocess.run([exe, "eval", slots_csv, "--model", out, "--json", "--errors", "3"],
                                check=True, env=env, timeout=120, capture_output=True, text=True)
     report = json.loads(evaluated.stdout)
