@@ -24,6 +24,7 @@ from harness import (
 )
 
 FASTTEXT = {"epoch": 25, "lr": 0.5, "wordNgrams": 2, "verbose": 0, "thread": 2}
+FT_SEED = 0  # train_supervised's default seed; with --seeds N the rows use 0, 1, ...
 
 _CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 
@@ -41,8 +42,13 @@ def ft_predict(model, texts: list[str]) -> list[str]:
     return [lab[0][len("__label__"):] if lab else "" for lab in labels]
 
 
-def ft_train(name: str, work: Path, examples: list[tuple[str, str]]):
-    """Train fastText on (text, label) pairs, shuffled; returns (model, seconds, file)."""
+def ft_seeds(seeds: int) -> list[int]:
+    return list(range(FT_SEED, FT_SEED + seeds))
+
+
+def ft_train(name: str, work: Path, examples: list[tuple[str, str]], seed: int = FT_SEED):
+    """Train fastText on (text, label) pairs, shuffled (always the same way; `seed` is
+    train_supervised's); returns (model, seconds, rows)."""
     import fasttext
 
     rows = list(examples)
@@ -52,9 +58,9 @@ def ft_train(name: str, work: Path, examples: list[tuple[str, str]]):
         for text, label in rows:
             handle.write(f"__label__{label} {text}\n")
     started = time.perf_counter()
-    model = fasttext.train_supervised(input=str(path), **FASTTEXT)
+    model = fasttext.train_supervised(input=str(path), seed=seed, **FASTTEXT)
     seconds = time.perf_counter() - started
-    log(f"{name}: fastText trained in {seconds:.1f} s on {len(rows)} examples")
+    log(f"{name}: fastText (seed {seed}) trained in {seconds:.1f} s on {len(rows)} examples")
     return model, seconds, len(rows)
 
 

@@ -11,6 +11,7 @@ import platform
 import random
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = 13
+SEED = 13  # textrnn's default seed; with --seeds N the rows use SEED, SEED + 1, ...
 SINGLE_RUNS = 5  # single-sentence predict: median of this many cold runs
 WARM_LINES = 10_000  # lines fed to the predictor to estimate warm (start-up free) throughput
 TRAIN_TIMEOUT = 4 * 3600
@@ -97,6 +98,54 @@ def attempt(rows: dict, kind: str, function, *args, **kwargs) -> None:
     except Exception as error:
         rows[kind] = {"error": describe_error(error)}
         log(f"{kind} FAILED: {rows[kind]['error']}")
+
+
+def over_seeds(train_one, seeds: list[int], figures: tuple[tuple[str, ...], ...]) -> dict:
+    """One row from the same model trained once per seed, `train_one(seed, first)` returning
+    each seed's row (`first` for the first seed: only its predictions are timed). That is the
+    first seed's row (its command, model and prediction timing) with each figure at a path in
+    `figures` (a number, or a dict of metrics) replaced by its mean over the seeds, the sample
+    standard deviation under `spread` (keyed by the dotted path), and every seed's own row
+    under `per_seed`. With one seed, that seed's row as it is."""
+    runs = [train_one(seed, i == 0) for i, seed in enumerate(seeds)]
+    if len(runs) == 1:
+        return runs[0]
+    row = {**runs[0], "seeds": seeds, "spread": {},
+           "per_seed": [{"seed": seed, **{k: v for k, v in run.items() if k != "predict"}}
+                        for seed, run in zip(seeds, runs)]}
+    for path in figures:
+        values = [dig(run, path) for run in runs]
+        if any(value is None for value in values):
+            continue
+        *parents, last = path
+        into = row
+        for key in parents:  # copies: the first seed's own dicts stay in per_seed
+            into[key] = dict(into[key])
+            into = into[key]
+        into[last], row["spread"][".".join(path)] = mean_std(values)
+    return row
+
+
+def dig(row: dict, path: tuple[str, ...]):
+    for key in path:
+        row = row.get(key) if isinstance(row, dict) else None
+    return row
+
+
+def mean_std(values: list):
+    """(mean, sample standard deviation) of numbers, or of dicts of them key by key (nested
+    dicts too; other entries are the first value's, with no spread)."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return statistics.mean(values), statistics.stdev(values)
+    if not all(isinstance(v, dict) for v in values):
+        return values[0], None
+    mean, std = dict(values[0]), {}
+    for key in values[0]:
+        if all(key in v for v in values):
+            mean[key], spread = mean_std([v[key] for v in values])
+            if spread is not None:
+                std[key] = spread
+    return mean, std
 
 
 GNU_TIME = "/usr/bin/time"

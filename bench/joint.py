@@ -1,12 +1,13 @@
 """`snips-joint`: SNIPS intent detection and slot filling, the default joint model and the same
-with the other tag decoder, against a fastText intent classifier plus a ±2-word window tagger."""
+with the other tag decoder, against a fastText intent classifier plus a ±2-word window tagger;
+each row over --seeds seeds."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from fasttext_rows import FASTTEXT, ft_predict, ft_text, ft_train
+from fasttext_rows import FASTTEXT, ft_predict, ft_seeds, ft_text, ft_train
 from harness import (
     WARM_LINES,
     BenchError,
@@ -14,6 +15,7 @@ from harness import (
     headline,
     log,
     one_line,
+    over_seeds,
     read_csv,
     repeated,
     run,
@@ -43,8 +45,13 @@ def window_features(words: list[str], width: int = 2) -> list[str]:
             for i in range(len(words))]
 
 
-def bench_fasttext_joint(work: Path, train_rows, dev_rows, test_rows) -> dict:
-    """fastText peer for joint SLU: intent classifier + per-token window tagger."""
+FASTTEXT_JOINT_FIGURES = (("test",), ("dev",), ("train_seconds",), ("train_seconds_tagger",),
+                          ("train_seconds_intent",), ("train_sentences_per_second",))
+
+
+def bench_fasttext_joint(work: Path, train_rows, dev_rows, test_rows, seeds: int = 1) -> dict:
+    """fastText peer for joint SLU: intent classifier + per-token window tagger, a pair per
+    seed; the first pair's prediction timed."""
     from textrnn.metrics import joint_report
 
     def split(rows):
@@ -58,38 +65,46 @@ def bench_fasttext_joint(work: Path, train_rows, dev_rows, test_rows) -> dict:
     train_words, train_tags = split(train_rows)
     token_examples = [(feature, tag) for words, tags in zip(train_words, train_tags)
                       for feature, tag in zip(window_features(words), tags)]
-    tagger, tagger_seconds, n_tokens = ft_train("snips-joint-tagger", work, token_examples)
-    intent_model, intent_seconds, n = ft_train(
-        "snips-joint-intent", work, [(ft_text(r["text"]), r["intent"]) for r in train_rows])
+    intent_examples = [(ft_text(r["text"]), r["intent"]) for r in train_rows]
 
-    def score(rows):
-        words, gold_tags = split(rows)
-        features = [window_features(w) for w in words]
-        flat = ft_predict(tagger, [f for sentence in features for f in sentence])
-        pred_tags, at = [], 0
-        for sentence in features:
-            pred_tags.append(flat[at: at + len(sentence)])
-            at += len(sentence)
-        intents = ft_predict(intent_model, [ft_text(r["text"]) for r in rows])
-        return slim(joint_report([r["intent"] for r in rows], intents, gold_tags, pred_tags))
+    def one(seed: int, first: bool) -> dict:
+        tagger, tagger_seconds, n_tokens = ft_train("snips-joint-tagger", work, token_examples,
+                                                    seed)
+        intent_model, intent_seconds, n = ft_train("snips-joint-intent", work, intent_examples,
+                                                   seed)
 
-    result = {
-        "settings": FASTTEXT,
-        "tagger": "per-token fastText over a +-2 word window (w-2 .. w+2), no BIO repair",
-        "train_rows": n,
-        "train_tokens": n_tokens,
-        "train_seconds": tagger_seconds + intent_seconds,
-        "train_seconds_tagger": tagger_seconds,
-        "train_seconds_intent": intent_seconds,
-        "train_sentences_per_second": FASTTEXT["epoch"] * n / (tagger_seconds + intent_seconds),
-        "test": score(test_rows),
-        "dev": score(dev_rows),
-    }
-    log(f"snips-joint: fastText test {headline(result['test'])}")
-    # Prediction timing: one sentence = its intent plus one tagger call per token.
-    texts = [one_line(r["text"]) for r in test_rows]
-    result["predict"] = time_ft_joint_predict(tagger, intent_model, texts)
-    return result
+        def score(rows):
+            words, gold_tags = split(rows)
+            features = [window_features(w) for w in words]
+            flat = ft_predict(tagger, [f for sentence in features for f in sentence])
+            pred_tags, at = [], 0
+            for sentence in features:
+                pred_tags.append(flat[at: at + len(sentence)])
+                at += len(sentence)
+            intents = ft_predict(intent_model, [ft_text(r["text"]) for r in rows])
+            return slim(joint_report([r["intent"] for r in rows], intents, gold_tags,
+                                     pred_tags))
+
+        seconds = tagger_seconds + intent_seconds
+        result = {
+            "settings": {**FASTTEXT, "seed": seed},
+            "tagger": "per-token fastText over a +-2 word window (w-2 .. w+2), no BIO repair",
+            "train_rows": n,
+            "train_tokens": n_tokens,
+            "train_seconds": seconds,
+            "train_seconds_tagger": tagger_seconds,
+            "train_seconds_intent": intent_seconds,
+            "train_sentences_per_second": FASTTEXT["epoch"] * n / seconds,
+            "test": score(test_rows),
+            "dev": score(dev_rows),
+        }
+        log(f"snips-joint: fastText test {headline(result['test'])}")
+        if first:  # one sentence = its intent plus one tagger call per token
+            texts = [one_line(r["text"]) for r in test_rows]
+            result["predict"] = time_ft_joint_predict(tagger, intent_model, texts)
+        return result
+
+    return over_seeds(one, ft_seeds(seeds), FASTTEXT_JOINT_FIGURES)
 
 
 def time_ft_joint_predict(tagger, intent_model, texts: list[str],
@@ -113,7 +128,7 @@ def bench_snips_joint(args, work: Path) -> dict:
     train, dev, test = snips_files(args, work)
     rows: dict = {}
     attempt(rows, "textrnn", bench_textrnn, "snips-joint", work, train, test, ["--valid", dev],
-            args, dev=dev)
+            args, dev=dev, seeds=args.seeds)
     # The other tag decoder, whichever the default is not: softmax vs CRF, measured on dev.
     default_crf = bool((rows["textrnn"].get("model") or {}).get("crf"))
     if default_crf and "--no-crf" not in train_help():
@@ -121,9 +136,9 @@ def bench_snips_joint(args, work: Path) -> dict:
     else:
         flag = "--no-crf" if default_crf else "--crf"
         attempt(rows, f"textrnn {flag}", bench_textrnn, f"snips-joint{flag[1:]}", work, train,
-                test, ["--valid", dev, flag], args, dev=dev)
+                test, ["--valid", dev, flag], args, dev=dev, seeds=args.seeds)
     attempt(rows, "fastText", bench_fasttext_joint, work, read_csv(train), read_csv(dev),
-            read_csv(test))
+            read_csv(test), args.seeds)
     return {"rows": rows, "metrics": ["intent_accuracy", "slot_f1", "frame_accuracy"],
             "dev_metric": "slot_f1", "eval_split": "test", "train": str(train),
             "test": str(test), "dev": str(dev)}

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fasttext_rows import FASTTEXT
-from harness import SINGLE_RUNS
+from fasttext_rows import FASTTEXT, FT_SEED
+from harness import SEED, SINGLE_RUNS
 from speed import PREDICT_LINES, TARGETS
 
 REFERENCES = [
@@ -61,10 +61,12 @@ def row_figures(kind: str, row: dict) -> dict:
     predict = row.get("predict", {})
     if kind.startswith("textrnn"):
         training = row.get("training", {})
+        seeds = [run.get("training") or {} for run in row.get("per_seed") or [row]]
         return {"train_wall": row.get("train_wall_seconds"),
                 "fit_seconds": training.get("seconds"),
                 "train_sps": training.get("sentences_per_second"),
-                "epochs": f"{training.get('epochs_run')} (best {training.get('best_epoch')})",
+                "epochs": "/".join(str(t.get("epochs_run")) for t in seeds) + " (best "
+                          + "/".join(str(t.get("best_epoch")) for t in seeds) + ")",
                 "cold_sps": predict.get("batch_sentences_per_second"),
                 "warm_sps": predict.get("warm_sentences_per_second"),
                 "single": predict.get("single_wall_median")}
@@ -102,6 +104,13 @@ def crf_pair(rows: dict) -> tuple[dict, dict] | None:
     return (found[False], found[True]) if len(found) == 2 else None
 
 
+def figure(row: dict, split: str, key: str) -> str:
+    """A test or dev figure in %, with ± its standard deviation over seeds when there are."""
+    spread = ((row.get("spread") or {}).get(split) or {}).get(key)
+    return pct((row.get(split) or {}).get(key)) + (f" ± {100 * spread:.2f}"
+                                                   if isinstance(spread, float) else "")
+
+
 def dataset_table(name: str, result: dict) -> list[str]:
     metrics = result["metrics"]
     split = result.get("eval_split", "test")
@@ -111,20 +120,33 @@ def dataset_table(name: str, result: dict) -> list[str]:
         head.append(f"{METRIC_NAMES[dev_metric]} (dev, %)")
     head += ["training wall (s)", "fit (s)", "epochs", "training sent/s",
              "predict sent/s (batch, CLI)", "predict sent/s (warm)", "single-sentence wall (s)"]
-    lines = ["| model | " + " | ".join(head) + " |", "|" + " --- |" * (len(head) + 1)]
+    lines = seeds_caption(result["rows"])
+    lines += ["| model | " + " | ".join(head) + " |", "|" + " --- |" * (len(head) + 1)]
     for kind, row in result["rows"].items():
         if "error" in row:
             lines.append(f"| {kind} | failed: {row['error'].splitlines()[0]} |")
             continue
         f = row_figures(kind, row)
-        kind = row_label(kind, row)
-        cells = [pct(row.get("test", {}).get(m)) for m in metrics]
+        cells = [figure(row, split, m) for m in metrics]
         if dev_metric:
-            cells.append(pct(row.get("dev", {}).get(dev_metric)))
+            cells.append(figure(row, "dev", dev_metric))
         cells += [num(f["train_wall"]), num(f["fit_seconds"]), f["epochs"], num(f["train_sps"], 0),
                   num(f["cold_sps"], 0), num(f["warm_sps"], 0), num(f["single"], 2)]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row_label(kind, row)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def seeds_caption(rows: dict) -> list[str]:
+    """What the figures of rows trained over several seeds are."""
+    counts = sorted({len(row["seeds"]) for row in ok_rows(rows).values() if row.get("seeds")})
+    if not counts:
+        return []
+    return [f"Each row is {'/'.join(map(str, counts))} models, one per seed (textrnn `--seed "
+            f"{SEED}`, {SEED + 1}, …; fastText `train_supervised(seed={FT_SEED})`, "
+            f"{FT_SEED + 1}, …): every accuracy figure is the mean ± the sample standard "
+            "deviation over them, training times and rates the mean (epochs: each seed's); "
+            "predictions are timed on the first seed's model. Each seed's figures are under "
+            "`per_seed` in benchmarks.json.", ""]
 
 
 def ratio_text(a, b, what_faster: str) -> str:
@@ -481,6 +503,20 @@ SECTIONS = {"predict": predict_section, "encoders": encoders_section, "typos": t
 READINGS = {"encoders": encoders_reading, "typos": typos_reading}
 
 
+def seeds_note(row: dict) -> str:
+    """", means over 3 seeds" for a row trained over seeds."""
+    return f", means over {len(row['seeds'])} seeds" if row.get("seeds") else ""
+
+
+def noise_note(rows: list[dict], split: str, key: str) -> str:
+    """How far apart two rows' figures must be to mean anything."""
+    spreads = [((row.get("spread") or {}).get(split) or {}).get(key) for row in rows]
+    if all(isinstance(spread, float) for spread in spreads):
+        return (f"means over {len(rows[0]['seeds'])} seeds, standard deviations "
+                + " and ".join(f"{100 * spread:.2f}" for spread in spreads) + " points")
+    return "one seed, so differences under ~0.5 points are within noise"
+
+
 def reading(results: dict) -> list[str]:
     """A paragraph per dataset written from the numbers."""
     out = []
@@ -507,7 +543,7 @@ def reading(results: dict) -> list[str]:
         leader = "textrnn" if diff > 0 else "fastText"
         verdict = (f"{leader} ahead by {abs(diff):.2f} points" if round(diff, 2) else "a tie")
         text = (f"- **{name}**: {METRIC_NAMES[key]} on {split} {pct(a)} (textrnn) vs {pct(b)} "
-                f"(fastText): {verdict}")
+                f"(fastText){seeds_note(tr)}: {verdict}")
         if name == "snips-joint":
             ia, ib = tr["test"].get("intent_accuracy"), ft["test"].get("intent_accuracy")
             fa, fb = tr["test"].get("frame_accuracy"), ft["test"].get("frame_accuracy")
@@ -539,7 +575,7 @@ def reading(results: dict) -> list[str]:
                 text += (f" Softmax tags vs CRF: dev slot F1 {pct(d0)} vs {pct(d1)} "
                          f"(test {pct(t0)} vs {pct(t1)}), so by the dev measurement {better} is "
                          f"the better default (difference {abs(100 * (d1 - d0)):.2f} points; "
-                         "one seed, so differences under ~0.5 points are within noise); the "
+                         f"{noise_note([soft, crf], 'dev', 'slot_f1')}); the "
                          f"current default is {default}. The CRF took "
                          f"{num(crf['training'].get('seconds'))} s of fitting against "
                          f"{num(soft['training'].get('seconds'))} s.")
@@ -591,7 +627,8 @@ def render(results: dict, info: dict) -> str:
         f"- Command: `{info['command']}`",
         "- fastText settings: `train_supervised(epoch=25, lr=0.5, wordNgrams=2, thread=2)`, "
         "shuffled training file, input lowercased (Chinese split into characters); textrnn: "
-        "its defaults (seed 13, early stopping; each row names the architecture), run through "
+        "its defaults (seed 13, and 14, 15, … for rows over several seeds; early stopping; each "
+        "row names the architecture), run through "
         "its CLI" + (f" with `--epochs {info['epochs']}`" if info.get("epochs") else "") + "."
         + (f" **Quick check with `--limit {info['limit']}`**: a sample of {info['limit']} rows "
            "of every data file, so no figure here is comparable to a full run."
@@ -628,7 +665,8 @@ def render(results: dict, info: dict) -> str:
         lines += reading(results) or ["No dataset finished."]
         lines.append("")
     lines += [
-        "Timings are from one run on a shared 2-core machine, one seed each; treat differences "
+        "Timings are from one run on a shared 2-core machine, one seed per row unless its table "
+        "says otherwise; treat differences "
         "of a few percent in time, and a few tenths of a point in accuracy, as noise.",
         "",
         "## Published references",

@@ -9,6 +9,7 @@ Keras engines (single sentence, 100k-line batch, peak RSS of a 1M-line stream, s
 peak) beside fastText. `encoders` trains every textrnn encoder with its defaults on TREC
 (classification) and SNIPS (joint), scored on test; `typos` scores the default SNIPS joint model,
 and the same without character features, on the clean test set and on one with seeded typos.
+The trec and snips-joint rows are each trained over `--seeds` seeds (mean ± standard deviation).
 This file is the entry point (options, and the sections in a fixed order); each section is its
 own module (classify.py, joint.py, speed.py, encoders.py, typos.py), on harness.py (commands,
 timing, peak RSS, stamps), and report.py writes the report.
@@ -42,6 +43,7 @@ DATASETS = ("trec", "snips", "snips-joint", "tnews", "predict", "encoders", "typ
 BENCHES = {"trec": bench_trec, "snips": bench_snips, "snips-joint": bench_snips_joint,
            "tnews": bench_tnews, "predict": bench_predict, "encoders": bench_encoders,
            "typos": bench_typos}
+SEEDED = ("trec", "snips-joint")  # the sections whose rows --seeds applies to
 
 
 def parse_args(argv=None):
@@ -58,6 +60,10 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="quick checks: use a seeded sample of N rows of every data file "
                              "(train, dev and test)")
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help=f"models per row in {' and '.join(SEEDED)}: textrnn `--seed 13`, "
+                             "14, ..., fastText seed 0, 1, ...; figures are mean ± standard "
+                             "deviation (default 3; the other sections train one)")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out",
                         help="directory for models and temporary files (default bench/out/)")
     args = parser.parse_args(argv)
@@ -68,6 +74,8 @@ def parse_args(argv=None):
                      f"{', '.join(DATASETS)}")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be positive")
+    if args.seeds < 1:
+        parser.error("--seeds must be positive")
     args.names = sorted(dict.fromkeys(names), key=DATASETS.index)  # predict after snips-joint
     args.data_dir = args.data_dir.resolve()
     args.trained = {}  # the textrnn rows trained in this run, by command (see bench_textrnn)
@@ -89,6 +97,7 @@ def main(argv=None) -> int:
         "versions": versions(),
         "epochs": args.epochs,
         "limit": args.limit,
+        "seeds": args.seeds,
         "data_dir": str(args.data_dir),
     }
     log(f"datasets {', '.join(args.names)}; data {args.data_dir}; work {work}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from fasttext_rows import FASTTEXT, FT_SCRIPT, ft_predict, ft_text, ft_train
 from harness import (
     PREDICT_TIMEOUT,
+    SEED,
     SINGLE_RUNS,
     TRAIN_TIMEOUT,
     BenchError,
@@ -277,7 +278,8 @@ def predict_model(args, work: Path, exe: str, train: Path, dev: Path) -> tuple[P
                            f"textrnn {meta.get('textrnn_version')} after {epochs} "
                            f"epoch{'' if epochs == 1 else 's'}")
         log(f"predict: {model} has no NumPy export (an older textrnn saved it); training again")
-    cmd = [exe, "train", train, "--valid", dev, "--out", model, "--quiet", "--json"]
+    cmd = [exe, "train", train, "--valid", dev, "--seed", str(SEED), "--out", model, "--quiet",
+           "--json"]
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
     log(f"predict: textrnn train ({shlex.join(str(c) for c in cmd[1:])})")

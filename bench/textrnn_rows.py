@@ -1,6 +1,6 @@
-"""textrnn through its command line, as a user runs it: train a row's model (or reuse the one
-this run has already trained with the same command), score it with `textrnn eval`, time
-`textrnn predict`."""
+"""textrnn through its command line, as a user runs it: train a row's model, once per seed (or
+reuse the one this run has already trained with the same command), score it with `textrnn
+eval`, time `textrnn predict`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from pathlib import Path
 
 from harness import (
     PREDICT_TIMEOUT,
+    SEED,
     SINGLE_RUNS,
     TRAIN_TIMEOUT,
     WARM_LINES,
     headline,
     log,
     one_line,
+    over_seeds,
     read_csv,
     repeated,
     run,
@@ -28,12 +30,29 @@ from harness import (
     write_lines,
 )
 
+# The figures a row with several seeds gives as mean ± standard deviation (see over_seeds).
+TEXTRNN_FIGURES = (("test",), ("dev",), ("train_wall_seconds",), ("training", "seconds"),
+                   ("training", "sentences_per_second"))
+
 
 def bench_textrnn(name: str, work: Path, train: Path, test: Path, train_args: list[str],
-                  args, dev: Path | None = None, epochs: int | None = None) -> dict:
-    """Train with the CLI, evaluate on test (and dev), time batch and single predictions.
-    `epochs` (default: --epochs) goes to `textrnn train --epochs`. A model this run has already
-    trained with the same command, and scored on the same test file, is reused as it is."""
+                  args, dev: Path | None = None, epochs: int | None = None,
+                  seeds: int = 1) -> dict:
+    """Train with the CLI (`--seed 13`, and with `seeds` > 1 once more for each of 14, 15, ...),
+    evaluate each model on test (and dev); time batch and single predictions of the first
+    seed's model. `epochs` (default: --epochs) goes to `textrnn train --epochs`. A model this
+    run has already trained with the same command, and scored on the same test file, is
+    reused as it is."""
+    return over_seeds(lambda seed, first: train_seed(
+        name if first else f"{name}-seed{seed}", work, train, test,
+        [*train_args, "--seed", str(seed)], args, dev, epochs, timed=first),
+        list(range(SEED, SEED + seeds)), TEXTRNN_FIGURES)
+
+
+def train_seed(name: str, work: Path, train: Path, test: Path, train_args: list[str], args,
+               dev: Path | None, epochs: int | None, timed: bool) -> dict:
+    """One model of a row: trained (or this run's model for the same command reused), scored,
+    and its prediction timed if `timed`."""
     exe = textrnn_exe()
     epochs = args.epochs if epochs is None else epochs
     epoch_args = [] if epochs is None else ["--epochs", str(epochs)]
@@ -66,7 +85,8 @@ def bench_textrnn(name: str, work: Path, train: Path, test: Path, train_args: li
     if dev is not None:
         result["dev"] = textrnn_eval(exe, dev, model)
         log(f"{name}: dev {headline(result['dev'])}")
-    result["predict"] = time_textrnn_predict(name, exe, model, work, test)
+    if timed:
+        result["predict"] = time_textrnn_predict(name, exe, model, work, test)
     result["source"] = source
     after = source_state()
     if after["source_sha256"] != source["source_sha256"]:
