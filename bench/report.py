@@ -9,13 +9,24 @@ from pathlib import Path
 
 from fasttext_rows import FASTTEXT, FT_SEED
 from harness import SEED, SINGLE_RUNS
+from joint import TRAIN_BUDGET
 from speed import PREDICT_LINES, TARGETS
 
 REFERENCES = [
     ("SNIPS", "slot F1 88.8, intent accuracy 97.0", "Slot-gated model (Goo et al., 2018)"),
-    ("SNIPS", "slot F1 94.2, intent accuracy 98.0", "Stack-propagation (Qin et al., 2019)"),
     ("TREC (6 classes)", "accuracy 93.6", "CNN-static (Kim, 2014)"),
     ("TNEWS (CLUE dev)", "accuracy ~57", "BERT-base (CLUE baseline)"),
+]
+
+# Published joint results on the SNIPS test set, shown beside the snips-joint table:
+# (system, slot F1, intent accuracy, frame accuracy), in %.
+PUBLISHED_SNIPS = [
+    ("SF-ID network (2019)", 90.5, 97.0, 78.4),
+    ("Capsule-NLU (2019)", 91.8, 97.3, 80.9),
+    ("Bi-Model (2018)", 93.5, 97.2, 83.8),
+    ("Stack-Propagation (Qin et al., EMNLP 2019), paper", 94.2, 98.0, 86.9),
+    ("Stack-Propagation, re-run in OpenSLU", 94.6, 97.9, 87.1),
+    ("Co-Interactive Transformer (2021, GloVe 300d)", 95.9, 98.8, 90.3),
 ]
 
 TITLES = {
@@ -31,9 +42,11 @@ SETUP = {
     "trec": "textrnn holds out a stratified 10% of train for early stopping (`--valid-split "
             "0.1`); fastText trains on all of train. Scored on test.",
     "snips": "Intent only: textrnn `--task classify`, early stopping on dev; scored on test.",
-    "snips-joint": "Default joint model (one encoder, intent and slot heads), and the same with "
-                   "the other tag decoder (`--no-crf` or `--crf`, whichever is not the default); "
-                   "early stopping on dev, scored on dev and test. The fastText row is "
+    "snips-joint": "Default joint model (one encoder, intent and slot heads), the previous "
+                   "default (the 2026-11 one, once the default has changed: `PREVIOUS_DEFAULT_ARGS`"
+                   " in bench/joint.py) and the default with the other tag decoder (`--no-crf` or "
+                   "`--crf`, whichever is not the default); early stopping on dev, scored on dev "
+                   "and test. The fastText row is "
                    "a fastText intent classifier plus a per-token fastText tagger whose input "
                    "is the ±2-word window (`w-2=… w-1=… w0=… w+1=… w+2=…`), tags taken as "
                    "predicted (no BIO repair), scored with `textrnn.metrics`.",
@@ -94,12 +107,12 @@ def architecture(spec: dict) -> str:
     return arch
 
 
-def crf_pair(rows: dict) -> tuple[dict, dict] | None:
-    """(softmax row, CRF row) among the textrnn rows, if both ran."""
+def crf_pair(rows: dict, baseline: str | None) -> tuple[dict, dict] | None:
+    """(softmax row, CRF row) among the textrnn rows but the baseline, if both ran."""
     found = {}
     for kind, row in rows.items():
-        if kind.startswith("textrnn") and "error" not in row and isinstance(row.get("model"),
-                                                                           dict):
+        if kind.startswith("textrnn") and kind != baseline and "error" not in row and \
+                isinstance(row.get("model"), dict):
             found.setdefault(bool(row["model"].get("crf")), row)
     return (found[False], found[True]) if len(found) == 2 else None
 
@@ -111,15 +124,24 @@ def figure(row: dict, split: str, key: str) -> str:
                                                    if isinstance(spread, float) else "")
 
 
+def baseline_wall(result: dict) -> float | None:
+    """The mean training wall time of the section's baseline row, if it ran."""
+    row = result["rows"].get(result.get("baseline"), {})
+    return None if "error" in row else row.get("train_wall_seconds")
+
+
 def dataset_table(name: str, result: dict) -> list[str]:
     metrics = result["metrics"]
     split = result.get("eval_split", "test")
     dev_metric = result.get("dev_metric")
+    base = baseline_wall(result)
     head = [f"{METRIC_NAMES[m]} ({split}, %)" for m in metrics]
     if dev_metric:
         head.append(f"{METRIC_NAMES[dev_metric]} (dev, %)")
     head += ["training wall (s)", "fit (s)", "epochs", "training sent/s",
              "predict sent/s (batch, CLI)", "predict sent/s (warm)", "single-sentence wall (s)"]
+    if base:
+        head.append("training wall ÷ the previous default's")
     lines = seeds_caption(result["rows"])
     lines += ["| model | " + " | ".join(head) + " |", "|" + " --- |" * (len(head) + 1)]
     for kind, row in result["rows"].items():
@@ -132,6 +154,8 @@ def dataset_table(name: str, result: dict) -> list[str]:
             cells.append(figure(row, "dev", dev_metric))
         cells += [num(f["train_wall"]), num(f["fit_seconds"]), f["epochs"], num(f["train_sps"], 0),
                   num(f["cold_sps"], 0), num(f["warm_sps"], 0), num(f["single"], 2)]
+        if base:
+            cells.append(f"{f['train_wall'] / base:.2f}×" if kind.startswith("textrnn") else "–")
         lines.append(f"| {row_label(kind, row)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -147,6 +171,31 @@ def seeds_caption(rows: dict) -> list[str]:
             "deviation over them, training times and rates the mean (epochs: each seed's); "
             "predictions are timed on the first seed's model. Each seed's figures are under "
             "`per_seed` in benchmarks.json.", ""]
+
+
+def joint_notes(result: dict) -> list[str]:
+    """Under the snips-joint table: the default's training budget against the previous
+    default, then published results on the same test set."""
+    base, lines = baseline_wall(result), []
+    default = ok_rows(result["rows"]).get("textrnn")
+    if base and default:
+        ratio = default["train_wall_seconds"] / base
+        verdict = "within" if ratio <= TRAIN_BUDGET else "**over**"
+        lines += [f"Training budget of the default: at most {TRAIN_BUDGET}× the wall time of "
+                  f"the previous default ({result['baseline']}: "
+                  f"`{result['rows'][result['baseline']]['command']}`), measured in the same "
+                  f"run: {num(default['train_wall_seconds'])} s against {num(base)} s, "
+                  f"{ratio:.2f}×, {verdict} budget.", ""]
+    elif not result.get("baseline"):
+        lines += ["No previous-default row: the default has not changed since 2026-11 "
+                  "(`PREVIOUS_DEFAULT_ARGS` in bench/joint.py is empty).", ""]
+    lines += ["Published results on the SNIPS test set, for scale (not run here; each paper's "
+              "own preprocessing, tuning and single reported figure):", "",
+              "| system | slot F1 (%) | intent acc. (%) | frame acc. (%) |",
+              "| --- | --- | --- | --- |"]
+    lines += [f"| {system} | {slot:.1f} | {intent:.1f} | {frame:.1f} |"
+              for system, slot, intent, frame in PUBLISHED_SNIPS]
+    return lines + [""]
 
 
 def ratio_text(a, b, what_faster: str) -> str:
@@ -564,7 +613,7 @@ def reading(results: dict) -> list[str]:
         if name == "trec":
             verdict = "meets" if a >= 0.93 else "misses"
             text += f" The 93% TREC target: textrnn {verdict} it ({pct(a)}%)."
-        pair = crf_pair(rows) if name == "snips-joint" else None
+        pair = crf_pair(rows, result.get("baseline")) if name == "snips-joint" else None
         if pair:
             soft, crf = pair
             d0, d1 = soft.get("dev", {}).get("slot_f1"), crf.get("dev", {}).get("slot_f1")
@@ -659,6 +708,8 @@ def render(results: dict, info: dict) -> str:
         lines += [SETUP.get(name, ""), ""]
         lines += dataset_table(name, result)
         lines.append("")
+        if name == "snips-joint":
+            lines += joint_notes(result)
         lines += failures(result["rows"])
     if any(name != "predict" for name in results):
         lines += ["## Reading the figures", ""]
