@@ -1,10 +1,12 @@
 """The writer of docs/benchmarks.md: the report in Markdown, a table or section per dataset and
-a reading of the figures, and every raw number beside it (.json); bench/scale.py's section is
-kept when the file is rewritten."""
+a reading of the figures, and every raw number beside it (.json). Sections not run this time are
+kept from the JSON already there (with the run they came from), and `<!-- NAME:begin -->` ...
+`<!-- NAME:end -->` blocks (bench/scale.py's, hand-written ones) from the Markdown."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from fasttext_rows import FASTTEXT, FT_SEED
@@ -632,7 +634,34 @@ def reading(results: dict) -> list[str]:
     return out
 
 
-def render(results: dict, info: dict) -> str:
+def run_stamp(info: dict, started: str | None) -> dict:
+    """The run a section's figures come from (`info` is that run's), stored with them in
+    benchmarks.json so that a later run which does not run the section keeps it and says where
+    it came from."""
+    v, m = info.get("versions") or {}, info.get("machine") or {}
+    return {"started": started, "run_started": info.get("started"), "command": info.get("command"),
+            "commit": v.get("textrnn_commit"), "dirty": v.get("textrnn_dirty"),
+            "machine": {"cpu": m.get("cpu"), "cores": m.get("cores")},
+            "epochs": info.get("epochs"), "limit": info.get("limit")}
+
+
+def from_run(run: dict, machine: dict) -> str:
+    """The line under a kept section's title: the earlier run it comes from."""
+    commit = (run.get("commit") or "unknown") + (" + uncommitted changes" if run.get("dirty")
+                                                 else "")
+    text = f"*From the run of {run.get('run_started')} UTC (commit {commit}"
+    other = run.get("machine") or {}
+    if (other.get("cpu"), other.get("cores")) != (machine.get("cpu"), machine.get("cores")):
+        text += f"; another machine: {other.get('cpu')}, {other.get('cores')} cores"
+    text += f"; `{run.get('command')}`), not this one.*"
+    if run.get("limit"):
+        text += (f" **A quick check with `--limit {run['limit']}`**: not comparable to a full "
+                 "run.")
+    return text
+
+
+def render(results: dict, info: dict, kept: set[str]) -> str:
+    """The report; the sections in `kept` come from earlier runs (see write_outputs)."""
     m, v = info["machine"], info["versions"]
     ram = f"{m['ram_bytes'] / 2**30:.1f} GiB" if m.get("ram_bytes") else "unknown"
     commit = v.get("textrnn_commit") or "unknown"
@@ -640,6 +669,8 @@ def render(results: dict, info: dict) -> str:
         commit += " (with uncommitted changes in textrnn/)"
     sources = {}
     for name, result in results.items():
+        if name in kept:  # another run's code
+            continue
         for kind, row in result.get("rows", {}).items():
             for key in ("source", "source_after"):
                 if isinstance(row.get(key), dict):
@@ -674,6 +705,9 @@ def render(results: dict, info: dict) -> str:
         f"NumPy {v['numpy']}, fastText (fasttext-wheel) {v['fasttext']}, textrnn {v['textrnn']} "
         f"at commit {commit}",
         f"- Command: `{info['command']}`",
+        *([f"- Kept from earlier runs (not run by this command): {', '.join(sorted(kept))}; "
+           "each of these sections says which run it comes from. Every section is measured "
+           "within one run."] if kept else []),
         "- fastText settings: `train_supervised(epoch=25, lr=0.5, wordNgrams=2, thread=2)`, "
         "shuffled training file, input lowercased (Chinese split into characters); textrnn: "
         "its defaults (seed 13, and 14, 15, … for rows over several seeds; early stopping; each "
@@ -699,6 +733,8 @@ def render(results: dict, info: dict) -> str:
     ]
     for name, result in results.items():
         lines += [f"## {TITLES.get(name, name)}", ""]
+        if name in kept:
+            lines += [from_run(result.get("run") or {}, m), ""]
         if "error" in result:
             lines += ["**Failed:**", "", "```", result["error"], "```", ""]
             continue
@@ -716,8 +752,8 @@ def render(results: dict, info: dict) -> str:
         lines += reading(results) or ["No dataset finished."]
         lines.append("")
     lines += [
-        "Timings are from one run on a shared 2-core machine, one seed per row unless its table "
-        "says otherwise; treat differences "
+        "Each section's figures are from one run on a shared 2-core machine, one seed per row "
+        "unless its table says otherwise; treat differences "
         "of a few percent in time, and a few tenths of a point in accuracy, as noise.",
         "",
         "## Published references",
@@ -733,17 +769,38 @@ def render(results: dict, info: dict) -> str:
     return "\n".join(lines)
 
 
-SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"  # bench/scale.py's
+# Hand-written or separately measured blocks, `<!-- NAME:begin -->` ... `<!-- NAME:end -->`:
+# a rewrite keeps each one, at the end in the order found. bench/scale.py writes its own.
+BLOCK = re.compile(r"<!-- ([\w.-]+):begin -->.*?<!-- \1:end -->", re.DOTALL)
+SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"
+
+
+def earlier_sections(raw: Path, results: dict) -> dict:
+    """The sections of the benchmarks.json at `raw` that `results` has not (yet), each with the
+    run it came from (from that file's info when it predates per-section stamps)."""
+    try:
+        old = json.loads(raw.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    info = old.get("info") or {}
+    return {name: {"run": run_stamp(info, info.get("started")), **result}
+            for name, result in (old.get("results") or {}).items() if name not in results}
 
 
 def write_outputs(out: Path, results: dict, info: dict) -> None:
+    """Write the report and its JSON: this run's sections, every other section of the JSON
+    already there (kept from its run), and the Markdown file's NAME:begin/end blocks."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = render(results, info)
-    old = out.read_text(encoding="utf-8") if out.exists() else ""
-    if SCALE_BEGIN in old and SCALE_END in old:  # measured separately: keep it
-        kept = SCALE_BEGIN + old.split(SCALE_BEGIN, 1)[1].split(SCALE_END, 1)[0] + SCALE_END
-        report = report.rstrip("\n") + "\n\n" + kept + "\n"
-    out.write_text(report, encoding="utf-8")
     raw = out.with_suffix(".json")
-    raw.write_text(json.dumps({"info": info, "results": results}, indent=1,
+    kept = earlier_sections(raw, results)
+    order = list(TITLES)
+    merged = {name: results.get(name) or kept[name]
+              for name in sorted({*results, *kept},
+                                 key=lambda n: order.index(n) if n in order else len(order))}
+    report = render(merged, info, set(kept))
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    blocks = [found.group(0) for found in BLOCK.finditer(old)]
+    report = report.rstrip("\n") + "".join("\n\n" + block for block in blocks) + "\n"
+    out.write_text(report, encoding="utf-8")
+    raw.write_text(json.dumps({"info": info, "results": merged}, indent=1,
                               ensure_ascii=False) + "\n", encoding="utf-8")

@@ -10,6 +10,8 @@ peak) beside fastText. `encoders` trains every textrnn encoder with its defaults
 (classification) and SNIPS (joint), scored on test; `typos` scores the default SNIPS joint model,
 and the same without character features, on the clean test set and on one with seeded typos.
 The trec and snips-joint rows are each trained over `--seeds` seeds (mean ± standard deviation).
+Sections not run this time are kept from the JSON already beside --out, saying which run they
+come from.
 This file is the entry point (options, and the sections in a fixed order); each section is its
 own module (classify.py, joint.py, speed.py, encoders.py, typos.py), on harness.py (commands,
 timing, peak RSS, stamps), and report.py writes the report.
@@ -34,7 +36,7 @@ from classify import bench_snips, bench_tnews, bench_trec
 from encoders import bench_encoders
 from harness import ROOT, describe_error, log, machine, versions
 from joint import bench_snips_joint
-from report import write_outputs
+from report import run_stamp, write_outputs
 from speed import bench_predict
 from typos import bench_typos
 
@@ -82,6 +84,10 @@ def parse_args(argv=None):
     return args
 
 
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     work = args.work.resolve()
@@ -90,7 +96,7 @@ def main(argv=None) -> int:
     python = os.path.relpath(sys.executable, Path.cwd()) if sys.executable else "python"
     shown_argv = list(sys.argv if argv is None else ["bench/run.py", *argv])
     info = {
-        "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "started": now(),
         "command": shlex.join([python, *shown_argv]),
         "cwd": str(Path.cwd()),
         "machine": machine(),
@@ -106,10 +112,11 @@ def main(argv=None) -> int:
     for name in args.names:
         log(f"=== {name}")
         t0 = time.perf_counter()
+        run_of = run_stamp(info, now())
         try:
             results[name] = BENCHES[name](args, work)
         except KeyboardInterrupt:
-            results[name] = {"error": "interrupted"}
+            results[name] = {"error": "interrupted", "run": run_of}
             info["total_minutes"] = (time.perf_counter() - started) / 60
             write_outputs(args.out, results, info)
             raise
@@ -121,9 +128,10 @@ def main(argv=None) -> int:
             failed += sum("error" in row for row in results[name]["rows"].values())
             results[name]["seconds"] = time.perf_counter() - t0
             log(f"{name} done in {results[name]['seconds'] / 60:.1f} min")
+        results[name]["run"] = run_of
         info["total_minutes"] = (time.perf_counter() - started) / 60
         write_outputs(args.out, results, info)  # partial results survive a later failure
-    info["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    info["finished"] = now()
     info["total_minutes"] = (time.perf_counter() - started) / 60
     write_outputs(args.out, results, info)
     log(f"wrote {args.out} and {args.out.with_suffix('.json')} "
