@@ -155,4 +155,5 @@ def bench_snips_joint(args, work: Path) -> dict:
     return {"rows": rows, "metrics": ["intent_accuracy", "slot_f1", "frame_accuracy"],
             "dev_metric": "slot_f1", "eval_split": "test", "train": str(train),
             "test": str(test), "dev": str(dev),
-            "baseline": BASELINE if BASELINE in rows else None}
+            "baseline": BASELINE if BASELINE in rows else None,
+            "baseline_args": PREVIOUS_DEFAULT_ARGS}

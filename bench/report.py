@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 from fasttext_rows import FASTTEXT, FT_SEED
@@ -184,9 +185,9 @@ def joint_notes(result: dict) -> list[str]:
         ratio = default["train_wall_seconds"] / base
         verdict = "within" if ratio <= TRAIN_BUDGET else "**over**"
         lines += [f"Training budget of the default: at most {TRAIN_BUDGET}× the wall time of "
-                  f"the previous default ({result['baseline']}: "
-                  f"`{result['rows'][result['baseline']]['command']}`), measured in the same "
-                  f"run: {num(default['train_wall_seconds'])} s against {num(base)} s, "
+                  f"the previous default ({result['baseline']}: the default's command plus "
+                  f"`{shlex.join(result['baseline_args'])}`), measured in the same run: "
+                  f"{num(default['train_wall_seconds'])} s against {num(base)} s, "
                   f"{ratio:.2f}×, {verdict} budget.", ""]
     elif not result.get("baseline"):
         lines += ["No previous-default row: the default has not changed since 2026-11 "
