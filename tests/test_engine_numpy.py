@@ -116,6 +116,9 @@ def factory_cases():
     cases += [
         pytest.param("tag", "lstm", {"bidirectional": False, "crf": False}, id="lstm-tag-softmax"),
         pytest.param("joint", "gru", {"crf": False}, id="gru-joint-softmax"),
+        pytest.param("joint", "lstm", {"token_intent": False}, id="lstm-joint-pooled-intent"),
+        pytest.param("joint", "cnn", {"token_intent": True, "crf": False},
+                     id="cnn-joint-token-intent-softmax"),
         pytest.param("classify", "cnn", {}, id="cnn-classify-softmax"),
         pytest.param("joint", "lstm", {"char_features": True}, id="lstm-joint-chars"),
         pytest.param("classify", "gru", {"char_features": True}, id="gru-classify-chars"),

@@ -102,3 +102,29 @@ def test_balanced_weights_give_each_class_the_same_total():
     weights = class_weights(Counter("aaabcc"), ["a", "b", "c"])[labels]
     totals = [weights[labels == k].sum() for k in range(3)]
     assert np.allclose(totals, totals[0]) and np.isclose(weights.sum(), len(labels))
+
+
+def test_joint_intent_is_the_mean_of_the_token_intents_and_feeds_the_tag_head():
+    import numpy as np
+
+    model = build_model(spec_for("joint", "lstm", char_features=False, crf=False))
+    assert {"token_intent", "intent", "tags"} <= set(model.output_names)
+    tokens = np.array([[3, 4, 5, 0, 0], [6, 7, 8, 9, 10]], dtype="int32")
+    out = model.predict_on_batch({"tokens": tokens})
+    for row, length in enumerate((3, 5)):
+        np.testing.assert_allclose(out["intent"][row],
+                                   out["token_intent"][row, :length].mean(axis=0), atol=1e-6)
+    assert model.get_layer("tags").input.shape[-1] == 2 * 8 + 4  # BiLSTM states + intents
+
+
+def test_learning_rate_decays_every_fixed_number_of_updates():
+    from textrnn.train.fit import DECAY_UPDATES, compile_model
+    from textrnn.train.prepare import TrainConfig
+
+    spec = spec_for("classify", "lstm")
+    model = build_model(spec)
+    compile_model(model, spec, TrainConfig(learning_rate=0.1, lr_decay=0.5))
+    schedule = keras.optimizers.schedules.deserialize(
+        model.optimizer.get_config()["learning_rate"])
+    steps = (0, DECAY_UPDATES - 1, DECAY_UPDATES, 2 * DECAY_UPDATES)
+    assert [round(float(schedule(step)), 6) for step in steps] == [0.1, 0.1, 0.05, 0.025]

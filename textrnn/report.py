@@ -212,7 +212,8 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
     head.add_row("task", meta["task"] + (" (multi-label)" if meta.get("multilabel") else ""))
     head.add_row("encoder", f"{spec['encoder']}{' bidirectional' if spec['bidirectional'] else ''}"
                  f", {spec['layers']} layer(s), {spec['units']} units"
-                 f"{', CRF' if spec.get('crf') else ''}")
+                 f"{', CRF' if spec.get('crf') else ''}"
+                 f"{', intent per token' if spec.get('token_intent') else ''}")
     head.add_row("embedding", f"{spec['vocab_size']} x {spec['embedding_dim']}")
     if spec.get("bigrams"):
         head.add_row("bigrams", f"{spec['num_bigrams']} x {spec['bigram_dim']}")

@@ -49,7 +49,8 @@ def train_cli(
     units: Annotated[Optional[int], typer.Option(help="Hidden units (CNN: filters per width).")
                      ] = None,
     embedding_dim: Annotated[Optional[int], typer.Option(
-        help="Word embedding size (default 128, or the --embeddings file's).")] = None,
+        help="Word embedding size (default 128, 64 for joint models, or the --embeddings "
+        "file's).")] = None,
     embeddings: Annotated[Optional[str], typer.Option(
         help="Pretrained word vectors: .vec, GloVe .txt, word2vec .bin, optionally gzipped.")
     ] = None,
@@ -67,13 +68,22 @@ def train_cli(
     bigram_dropout: Annotated[float, typer.Option(
         help="Share of bigram vectors dropped in training (TNEWS: macro-F1 +1, accuracy "
         "unchanged).")] = 0.0,
-    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
+    dropout: Annotated[Optional[float], typer.Option(
+        help="Dropout rate (default 0.3; 0.4 for joint models).")] = None,
     crf: Annotated[Optional[bool], typer.Option(
         "--crf/--no-crf", help="CRF tag decoder (default for slot filling).")] = None,
+    token_intent: Annotated[Optional[bool], typer.Option(
+        "--token-intent/--no-token-intent",
+        help="Joint models: an intent per token, averaged for the sentence and read by the "
+        "tag head (default for joint models).")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
     batch_size: Annotated[Optional[int], typer.Option(
-        help="Sentences per batch (default 64, fewer for small data).")] = None,
+        help="Sentences per batch (default 64, 32 for joint models; fewer for small data).")
+    ] = None,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    lr_decay: Annotated[Optional[float], typer.Option(
+        "--lr-decay", help="Multiply the learning rate by this every 400 updates (default 1; "
+        "0.92 for joint models).")] = None,
     clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")
                         ] = 4,
@@ -120,7 +130,7 @@ def train_cli(
         raise UsageError("--embedding-dim must be positive")
     from textrnn.train.prepare import TrainConfig
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, lr_decay=lr_decay,
                          clipnorm=clipnorm, patience=patience, valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,
                          max_vocab=max_vocab, lowercase=lowercase,
@@ -160,7 +170,8 @@ def train_cli(
     spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
                         embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
                         freeze_embeddings=freeze_embeddings, char_features=char_features,
-                        bigrams=bigrams, bigram_dropout=bigram_dropout)
+                        bigrams=bigrams, bigram_dropout=bigram_dropout,
+                        token_intent=token_intent)
     progress = None if quiet else report.TrainingProgress()
     checkpoints = checkpoint.directory_for(out) if cluster is None else None
     try:

@@ -128,7 +128,8 @@ class _Exporter:
             raise UnsupportedLayer(op.name, kind)
         else:
             handler(op, entry, flat_args)
-        if entry["type"] not in ("NotEqual", "JordanTagger", "CharCNN", "BigramEmbedding") \
+        if entry["type"] not in ("NotEqual", "JordanTagger", "CharCNN", "BigramEmbedding",
+                                 "ConcatSequence") \
                 and len(entry["inputs"]) != 1:
             raise UnsupportedLayer(op.name, kind, "expected exactly one input tensor")
         self.nodes.append(entry)
@@ -158,6 +159,9 @@ class _Exporter:
         if layer.data_format != "channels_last":
             raise UnsupportedLayer(layer.name, "GlobalAveragePooling1D", "channels_first")
         entry["config"] = {"keepdims": bool(layer.keepdims)}
+
+    def _ConcatSequence(self, layer, entry, _):
+        pass
 
     def _MaskedGlobalMaxPooling1D(self, layer, entry, _):
         pass
@@ -292,7 +296,7 @@ def _is_native(keras, op, kind: str) -> bool:
     """The exact Keras or textrnn class the handler was written for (no subclasses)."""
     layers = "textrnn.nn.layers"
     textrnn_classes = {"KimConv": layers, "MaskedGlobalMaxPooling1D": layers,
-                       "CharCNN": layers, "BigramEmbedding": layers,
+                       "CharCNN": layers, "BigramEmbedding": layers, "ConcatSequence": layers,
                        "CRF": "textrnn.nn.crf",
                        "JordanTagger": "textrnn.nn.jordan", "TreeEncoder": "textrnn.nn.tree"}
     if kind in textrnn_classes:

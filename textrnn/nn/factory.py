@@ -65,6 +65,10 @@ class ModelSpec:
     num_bigrams: int = 0  # bigram vocabulary size, with padding and unknown
     bigram_dim: int = 64
     bigram_dropout: float = 0.0  # whole bigram vectors dropped in training
+    # Joint models: an intent distribution at every token (trained against the sentence's
+    # intent), their mean over the real tokens is the sentence's, and each token's is fed to
+    # the tag head (Stack-Propagation, Qin et al. 2019).
+    token_intent: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -101,6 +105,9 @@ def check_spec(spec: ModelSpec) -> None:
                          "--bidirectional, --layers and --crf")
     if spec.crf and spec.task == "classify":
         raise UsageError("--crf needs tag data (slot filling)")
+    if spec.token_intent and (spec.task != "joint" or spec.multilabel or spec.jordan_tagger):
+        raise UsageError("--token-intent is for joint intent + slot models with one intent per "
+                         "sentence (and an encoder under the tagger: not the Jordan tagger)")
 
 
 def build_model(spec: ModelSpec):
@@ -139,11 +146,28 @@ def build_model(spec: ModelSpec):
         outputs["tags"] = layers.Identity(name="tags")(probs)
     else:
         sequence = _encoder(spec, x)
-        if spec.task in ("tag", "joint"):
+        if spec.token_intent:
+            outputs.update(_token_intent_heads(spec, layers.Dropout(spec.dropout)(sequence)))
+        elif spec.task in ("tag", "joint"):
             outputs["tags"] = _tag_head(spec, layers.Dropout(spec.dropout)(sequence))
-    if spec.task in ("classify", "joint"):
+    if spec.task in ("classify", "joint") and "intent" not in outputs:
         outputs["label" if spec.task == "classify" else "intent"] = _sentence_head(spec, sequence)
     return keras.Model(inputs, outputs, name=f"textrnn_{spec.encoder}_{spec.task}")
+
+
+def _token_intent_heads(spec: ModelSpec, sequence) -> dict:
+    """'token_intent' (an intent distribution per token, the trained output), 'intent' (their
+    mean over the real tokens) and 'tags' (the tag head reads each token's state and intent)."""
+    from keras import layers
+
+    from textrnn.nn.layers import ConcatSequence
+
+    token_intent = layers.Dense(spec.num_labels, activation="softmax",
+                                name="token_intent")(sequence)
+    # Keras' average pooling honours the mask: a mean over the real tokens.
+    intent = layers.GlobalAveragePooling1D(name="intent")(token_intent)
+    tag_input = ConcatSequence(name="tag_input")([sequence, token_intent])
+    return {"token_intent": token_intent, "intent": intent, "tags": _tag_head(spec, tag_input)}
 
 
 def _recurrent_layer(encoder: str, units: int, name: str):

@@ -144,3 +144,26 @@ class BigramEmbedding(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_bigrams": self.num_bigrams, "dim": self.dim,
                 "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class ConcatSequence(layers.Layer):
+    """Per-token features of the same sentences joined on the last axis. They share one padding
+    mask, which passes through as it is (Keras' Concatenate would recombine the masks with
+    extra graph ops)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return ops.concatenate(inputs, axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None else mask[0]
+
+    def compute_output_shape(self, input_shape):
+        widths = [shape[-1] for shape in input_shape]
+        width = None if None in widths else sum(widths)
+        return (*input_shape[0][:-1], width)
+

@@ -250,6 +250,11 @@ class NumpyModel:
             return [total / m.sum(axis=1, keepdims=keepdims).astype(x.dtype)]
         return run, refs
 
+    def _build_ConcatSequence(self, node, config, w, refs):
+        def run(args, mask, inputs):
+            return [np.concatenate(args, axis=-1)]
+        return run, refs
+
     def _build_MaskedGlobalMaxPooling1D(self, node, config, w, refs):
         def run(args, mask, inputs):
             x = args[0]

@@ -171,6 +171,8 @@ def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None)
                 inputs["prev_tags"] = tf.concat([[0], parts["tags"][:-1]], axis=0)
         if "label" in parts:
             targets[label_name] = parts["label"]
+            if spec.token_intent:  # trained: the sentence's intent at every token
+                targets["token_intent"] = tf.fill(tf.shape(tokens), parts["label"])
         if "weight" in parts:
             return inputs, targets, {label_name: parts["weight"]}
         return inputs, targets

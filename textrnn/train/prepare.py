@@ -42,6 +42,9 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int | None = None  # None: auto_batch_size
     learning_rate: float = 1e-3
+    # The learning rate is multiplied by this every fit.DECAY_UPDATES updates (None: the
+    # task's default).
+    lr_decay: float | None = None
     clipnorm: float = 1.0
     patience: int = 4
     valid_split: float = 0.1
@@ -60,6 +63,8 @@ class TrainConfig:
             raise UsageError("--class-weight takes 'balanced'")
         if not 0 <= self.valid_split < 1:
             raise UsageError("--valid-split must be in [0, 1)")
+        if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
+            raise UsageError("--lr-decay must be in (0, 1]")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise UsageError("--steps-per-epoch must be positive")
 
