@@ -129,7 +129,8 @@ def time_ft_joint_predict(tagger, intent_model, texts: list[str],
 # back exactly; only its checkpoint is now chosen by frame accuracy, not by the mean of intent
 # accuracy and slot F1 (no option restores that).
 PREVIOUS_DEFAULT_ARGS: list[str] = ["--no-token-intent", "--embedding-dim", "128",
-                                    "--dropout", "0.3", "--batch-size", "64", "--lr-decay", "1"]
+                                    "--dropout", "0.3", "--batch-size", "64", "--lr-decay", "1",
+                                    "--patience", "4"]
 BASELINE = "textrnn, 2026-11 default"  # that row's label
 TRAIN_BUDGET = 3  # the default may take at most this many times the baseline's training wall
 
@@ -142,7 +143,7 @@ def bench_snips_joint(args, work: Path) -> dict:
     if PREVIOUS_DEFAULT_ARGS:  # the default's training budget is measured against this row
         attempt(rows, BASELINE, bench_textrnn, "snips-joint-previous-default", work, train,
                 test, ["--valid", dev, *PREVIOUS_DEFAULT_ARGS], args, dev=dev,
-                seeds=args.seeds)
+                seeds=args.baseline_seeds or args.seeds)
     # The other tag decoder, whichever the default is not: softmax vs CRF, measured on dev. One
     # seed: it is a lever of the ablation, not a figure the default is judged by.
     default_crf = bool((rows["textrnn"].get("model") or {}).get("crf"))

@@ -62,6 +62,8 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="quick checks: use a seeded sample of N rows of every data file "
                              "(train, dev and test)")
+    parser.add_argument("--baseline-seeds", type=int, default=None, metavar="N",
+                        help="seeds of snips-joint's previous-default row (default: --seeds)")
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
                         help=f"models per row in {' and '.join(SEEDED)}: textrnn `--seed 13`, "
                              "14, ..., fastText seed 0, 1, ...; figures are mean ± standard "

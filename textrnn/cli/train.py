@@ -85,8 +85,9 @@ def train_cli(
         "--lr-decay", help="Multiply the learning rate by this every 400 updates (default 1; "
         "0.92 for joint models).")] = None,
     clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
-    patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")
-                        ] = 4,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Epochs without improvement before stopping (default 4; 8 for joint models).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 13,
     class_weight: Annotated[Optional[str], typer.Option(
         help="'balanced' to weight classes by inverse frequency.")] = None,

@@ -35,7 +35,9 @@ from textrnn.train.prepare import (
 
 # Joint intent + slot models train with their own recipe: chosen on SNIPS dev, one lever at a
 # time (docs/benchmarks.md, "Joint models: what each lever gave").
-JOINT_RECIPE = {"embedding_dim": 64, "dropout": 0.4, "batch_size": 32, "lr_decay": 0.92}
+JOINT_RECIPE = {"embedding_dim": 64, "dropout": 0.4, "batch_size": 32, "lr_decay": 0.92,
+                "patience": 8}
+DEFAULT_PATIENCE = 4
 # --lr-decay counts updates, not epochs, so that small data (few updates an epoch) is not
 # starved of learning rate: 400 updates are one epoch of SNIPS in batches of 32.
 DECAY_UPDATES = 400
@@ -160,6 +162,8 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         auto_batch_size(prepared.train_rows), JOINT_RECIPE["batch_size"] if joint else 64)
     if config.lr_decay is None:
         config.lr_decay = JOINT_RECIPE["lr_decay"] if joint else 1.0
+    if config.patience is None:  # frame accuracy is a noisy measure: joint models wait longer
+        config.patience = JOINT_RECIPE["patience"] if joint else DEFAULT_PATIENCE
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_and_compile(spec, config)
         if vectors is not None:

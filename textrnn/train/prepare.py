@@ -46,7 +46,7 @@ class TrainConfig:
     # task's default).
     lr_decay: float | None = None
     clipnorm: float = 1.0
-    patience: int = 4
+    patience: int | None = None  # None: the task's default
     valid_split: float = 0.1
     seed: int = 13
     class_weight: str | None = None  # None or "balanced"
