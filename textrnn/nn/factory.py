@@ -111,23 +111,7 @@ def build_model(spec: ModelSpec):
     from keras import layers
 
     check_spec(spec)
-    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    inputs = [tokens]
-    x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=True,
-                         trainable=not spec.freeze_embeddings, name="embedding")(tokens)
-    if spec.char_features:
-        from textrnn.nn.layers import CharCNN
-
-        chars = keras.Input(shape=(None, None), dtype="int32", name="chars")
-        inputs.append(chars)
-        x = CharCNN(spec.num_chars, name="char_cnn")([x, chars])
-    if spec.bigrams:
-        from textrnn.nn.layers import BigramEmbedding
-
-        bigrams = keras.Input(shape=(None,), dtype="int32", name="bigrams")
-        inputs.append(bigrams)
-        x = BigramEmbedding(spec.num_bigrams, spec.bigram_dim, spec.bigram_dropout,
-                            name="bigram_embedding")([x, bigrams])
+    inputs, x = embedded(spec)
     outputs = {}
     if spec.jordan_tagger:
         from textrnn.nn.jordan import JordanTagger
@@ -146,7 +130,34 @@ def build_model(spec: ModelSpec):
     return keras.Model(inputs, outputs, name=f"textrnn_{spec.encoder}_{spec.task}")
 
 
-def _recurrent_layer(encoder: str, units: int, name: str):
+def embedded(spec: ModelSpec):
+    """The model's inputs ('tokens'; 'chars' and 'bigrams' when those features are on) and
+    each token's vector: the word embedding, extended with the character and bigram features.
+    The task models and the language models of `textrnn pretrain` share this part."""
+    import keras
+    from keras import layers
+
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    inputs = [tokens]
+    x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=True,
+                         trainable=not spec.freeze_embeddings, name="embedding")(tokens)
+    if spec.char_features:
+        from textrnn.nn.layers import CharCNN
+
+        chars = keras.Input(shape=(None, None), dtype="int32", name="chars")
+        inputs.append(chars)
+        x = CharCNN(spec.num_chars, name="char_cnn")([x, chars])
+    if spec.bigrams:
+        from textrnn.nn.layers import BigramEmbedding
+
+        bigrams = keras.Input(shape=(None,), dtype="int32", name="bigrams")
+        inputs.append(bigrams)
+        x = BigramEmbedding(spec.num_bigrams, spec.bigram_dim, spec.bigram_dropout,
+                            name="bigram_embedding")([x, bigrams])
+    return inputs, x
+
+
+def recurrent_layer(encoder: str, units: int, name: str):
     from keras import layers
 
     if encoder == "jordan":
@@ -172,7 +183,7 @@ def _encoder(spec: ModelSpec, x):
         if spec.encoder == "cnn":
             x = KimConv(spec.units, name=f"cnn_{index + 1}")(x)
             continue
-        layer = _recurrent_layer(spec.encoder, spec.units, f"{spec.encoder}_{index + 1}")
+        layer = recurrent_layer(spec.encoder, spec.units, f"{spec.encoder}_{index + 1}")
         if spec.bidirectional:
             layer = layers.Bidirectional(layer, name=f"bi{spec.encoder}_{index + 1}")
         x = layer(x)

@@ -195,10 +195,8 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
     from textrnn.train import checkpoint
 
     train_data, steps = training_data(prepared, data, spec, config)
-    identity = {"data_sha256": meta["data"]["sha256"],
-                "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
-                "options": {**spec.to_json(), **asdict(config), "epochs": None,
-                            "patience": None, "save_on_interrupt": None}}
+    identity = checkpoint.run_identity(meta["data"]["sha256"],
+                                       valid_corpus.sha256 if valid_corpus else None, spec, config)
     state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
     past = state.get("history", {})
     callbacks, stopper = _validation_callbacks(meta, prepared, config, state)
@@ -207,7 +205,7 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
             checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
     callbacks.extend(extra_callbacks)
     if progress is not None:
-        callbacks.append(_progress_callback(progress, config.epochs, steps))
+        callbacks.append(progress_callback(progress, config.epochs, steps))
     started = time.perf_counter()
     interrupted = False
     try:
@@ -262,7 +260,7 @@ def _fit_distributed(strategy, cluster, model, local, meta, prepared, data, spec
     if cluster.is_chief:  # other workers write nothing
         callbacks.extend(extra_callbacks)
     if progress is not None:
-        callbacks.append(_progress_callback(progress, config.epochs, steps))
+        callbacks.append(progress_callback(progress, config.epochs, steps))
     history, seconds = distributed.fit(strategy, cluster, model, local, datasets, steps,
                                        config.epochs, callbacks, timeout)
     figures = training_figures(prepared, config, history, seconds, None, False, steps)
@@ -330,7 +328,7 @@ def build_and_compile(spec: ModelSpec, config: TrainConfig):
     return model
 
 
-def _progress_callback(progress, epochs: int, steps: int):
+def progress_callback(progress, epochs: int, steps: int):
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):
