@@ -72,3 +72,16 @@ def load(directory: str | Path) -> tuple[dict, dict[str, list[np.ndarray]]]:
         raise BundleError(f"{path}: damaged (no embedding for the {len(meta['vocab'])}-word "
                           "vocabulary)")
     return meta, ordered
+
+
+def train_defaults(meta: dict, encoder: str | None) -> dict:
+    """The `textrnn train --pretrained` settings that let the pretrained layers carry over,
+    for the options the user left out: the encoder cell and its units, the embedding size,
+    the character and bigram features (they change the encoder's input width)."""
+    spec = meta["model"]
+    defaults = {"encoder": spec["encoder"], "embedding_dim": spec["embedding_dim"],
+                "char_features": bool(spec.get("char_features")),
+                "bigrams": bool(spec.get("bigrams"))}
+    if encoder in (None, spec["encoder"]):
+        defaults["units"] = spec["units"]
+    return defaults

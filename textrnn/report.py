@@ -79,6 +79,10 @@ def print_train_summary(meta: dict, out: str, console: Console = err) -> None:
         table.add_row("word vectors", f"{vectors['found']}/{vectors['words']} words "
                       f"({percent(vectors['word_coverage'])}%), "
                       f"{percent(vectors['token_coverage'])}% of tokens, from {vectors['file']}")
+    start = meta.get("pretrained")
+    if start:
+        table.add_row("pretrained", f"{', '.join(start['layers'])} from {start['directory']} "
+                      f"({len(meta['vocab']) - start['words']} new words)")
     if meta["labels"]:
         table.add_row("labels", str(len(meta["labels"])))
     if meta["tags"]:
