@@ -2,6 +2,7 @@
 
 import csv
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,13 @@ def slots_csv() -> Path:
 
 
 TINY = ["--epochs", "4", "--units", "16", "--embedding-dim", "16", "--quiet"]
+
+
+def wait_for_file(process, path: Path, seconds: float = 120) -> None:
+    """Wait until `process` (still running) has written `path`, e.g. its first checkpoint."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"no {path.name} within {seconds} s"
+        time.sleep(0.2)
+    time.sleep(0.5)

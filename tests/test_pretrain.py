@@ -6,13 +6,12 @@ import json
 import random
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FILLER, TOPICS, topic_rows, write_csv
+from conftest import FILLER, TOPICS, topic_rows, wait_for_file, write_csv
 from typer.testing import CliRunner
 
 from textrnn import pretrained
@@ -144,12 +143,7 @@ def test_pretrain_resumes_after_a_kill(tmp_path, text_file):
     process = subprocess.Popen([*map(str, args), "--epochs", "400"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     state = tmp_path / ".pre.checkpoint" / "state.json"
-    deadline = time.monotonic() + 180
-    while not state.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no checkpoint within 180 s"
-        time.sleep(0.2)
-    time.sleep(0.5)
+    wait_for_file(process, state, 180)
     process.kill()
     process.wait(timeout=30)
     assert not out.exists()
@@ -166,3 +160,54 @@ def test_a_pretrained_directory_is_not_a_model(pretrained_dir):
     result = runner.invoke(app, ["predict", "hello", "--model", str(pretrained_dir)])
     assert result.exit_code == 2
     assert "--pretrained" in result.output
+
+
+def test_pretrain_streams_several_files_and_reads_stdin(tmp_path, text_file):
+    table = write_csv(tmp_path / "more.csv", ["text", "label"], topic_rows(40, seed=7))
+    out = tmp_path / "streamed"
+    run("pretrain", text_file, table, "--out", out, "--stream", "--epochs", "1",
+        "--steps-per-epoch", "3", *SMALL)
+    corpus = pretrained.read_meta(out)["corpus"]
+    assert corpus["streamed"] and corpus["files"] == 2
+    assert corpus["rows"] + corpus["valid_rows"] == 340
+    result = runner.invoke(app, ["pretrain", "-", "--out", str(tmp_path / "stdin"), "--epochs",
+                                 "1", *SMALL], input=text_file.read_text())
+    assert result.exit_code == 0, result.output
+    assert pretrained.read_meta(tmp_path / "stdin")["corpus"]["source"] == "<stdin>"
+
+
+def test_a_large_vocabulary_trains_with_a_sampled_softmax(monkeypatch, text_file):
+    from textrnn.train import pretrain as module
+    from textrnn.train.prepare import TrainConfig
+
+    monkeypatch.setattr(module, "SAMPLED_ABOVE", 5)
+    monkeypatch.setattr(module, "SAMPLED", 4)
+    corpus = read_corpus(str(text_file), ReadOptions(unlabelled=True))
+    spec = module.pretrain_spec(units=8, embedding_dim=8)
+    meta, weights = module.pretrain(corpus, spec, TrainConfig(epochs=2))
+    assert meta["training"]["sampled_softmax"] == 4
+    assert np.isfinite(meta["perplexity"]["mean"])
+    assert set(weights) == {"embedding", "forward", "backward", "forward_projection",
+                            "backward_projection", "output"}
+
+
+@pytest.mark.parametrize("task", ["joint", "classify-unidirectional"])
+def test_other_tasks_and_directions_start_from_the_pretrained_encoder(
+        pretrained_dir, tmp_path, slots_csv, task):
+    from textrnn.nn import saving
+
+    if task == "joint":
+        args, name, directions = [slots_csv], "bilstm_1", ("forward", "backward")
+    else:
+        data = write_csv(tmp_path / "labelled.csv", ["text", "label"], topic_rows(60, seed=8))
+        args, name, directions = [data, "--unidirectional"], "lstm_1", ("forward",)
+    run("train", *args, "--pretrained", pretrained_dir, "--out", tmp_path / "m", "--epochs",
+        "1", "--quiet")
+    model, meta = saving.load(tmp_path / "m")
+    assert name in meta["pretrained"]["layers"]
+    _, weights = pretrained.load(pretrained_dir)
+    layer = model.get_layer(name)
+    layers = (layer.forward_layer, layer.backward_layer) if len(directions) == 2 else (layer,)
+    for part, direction in zip(layers, directions):
+        for now, then in zip(part.get_weights(), weights[direction]):
+            np.testing.assert_array_equal(now, then)  # frozen for the one epoch
