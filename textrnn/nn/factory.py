@@ -103,33 +103,6 @@ def check_spec(spec: ModelSpec) -> None:
         raise UsageError("--crf needs tag data (slot filling)")
 
 
-def build_model(spec: ModelSpec):
-    """A Keras functional model with named inputs ('tokens'; 'chars' and 'bigrams' when those
-    features are on; 'prev_tags' for the Jordan tagger) and named outputs ('label' for
-    classification, 'tags', and 'intent' when joint)."""
-    import keras
-    from keras import layers
-
-    check_spec(spec)
-    inputs, x = embedded(spec)
-    outputs = {}
-    if spec.jordan_tagger:
-        from textrnn.nn.jordan import JordanTagger
-
-        prev_tags = keras.Input(shape=(None,), dtype="int32", name="prev_tags")
-        inputs.append(prev_tags)
-        probs, sequence = JordanTagger(spec.units, spec.num_tags, name="jordan")(
-            [layers.Dropout(spec.dropout)(x), prev_tags])
-        outputs["tags"] = layers.Identity(name="tags")(probs)
-    else:
-        sequence = _encoder(spec, x)
-        if spec.task in ("tag", "joint"):
-            outputs["tags"] = _tag_head(spec, layers.Dropout(spec.dropout)(sequence))
-    if spec.task in ("classify", "joint"):
-        outputs["label" if spec.task == "classify" else "intent"] = _sentence_head(spec, sequence)
-    return keras.Model(inputs, outputs, name=f"textrnn_{spec.encoder}_{spec.task}")
-
-
 def embedded(spec: ModelSpec):
     """The model's inputs ('tokens'; 'chars' and 'bigrams' when those features are on) and
     each token's vector: the word embedding, extended with the character and bigram features.
@@ -155,6 +128,33 @@ def embedded(spec: ModelSpec):
         x = BigramEmbedding(spec.num_bigrams, spec.bigram_dim, spec.bigram_dropout,
                             name="bigram_embedding")([x, bigrams])
     return inputs, x
+
+
+def build_model(spec: ModelSpec):
+    """A Keras functional model with named inputs ('tokens'; 'chars' and 'bigrams' when those
+    features are on; 'prev_tags' for the Jordan tagger) and named outputs ('label' for
+    classification, 'tags', and 'intent' when joint)."""
+    import keras
+    from keras import layers
+
+    check_spec(spec)
+    inputs, x = embedded(spec)
+    outputs = {}
+    if spec.jordan_tagger:
+        from textrnn.nn.jordan import JordanTagger
+
+        prev_tags = keras.Input(shape=(None,), dtype="int32", name="prev_tags")
+        inputs.append(prev_tags)
+        probs, sequence = JordanTagger(spec.units, spec.num_tags, name="jordan")(
+            [layers.Dropout(spec.dropout)(x), prev_tags])
+        outputs["tags"] = layers.Identity(name="tags")(probs)
+    else:
+        sequence = _encoder(spec, x)
+        if spec.task in ("tag", "joint"):
+            outputs["tags"] = _tag_head(spec, layers.Dropout(spec.dropout)(sequence))
+    if spec.task in ("classify", "joint"):
+        outputs["label" if spec.task == "classify" else "intent"] = _sentence_head(spec, sequence)
+    return keras.Model(inputs, outputs, name=f"textrnn_{spec.encoder}_{spec.task}")
 
 
 def recurrent_layer(encoder: str, units: int, name: str):
