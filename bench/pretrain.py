@@ -65,6 +65,7 @@ from run import (  # noqa: E402
     textrnn_exe,
     versions,
 )
+from scale import replace_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 ROWS = ("snips-500", "snips", "trec", "tnews")
@@ -243,14 +244,7 @@ def render(results: dict, info: dict) -> str:
 
 
 def write_outputs(results: dict, info: dict, doc: Path) -> None:
-    section = render(results, info)
-    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    doc.write_text(text, encoding="utf-8")
+    replace_section(doc, BEGIN, END, render(results, info))
     doc.with_name("benchmarks-pretrain.json").write_text(
         json.dumps({"info": info, "results": results}, indent=1, ensure_ascii=False) + "\n",
         encoding="utf-8")

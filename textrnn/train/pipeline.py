@@ -172,11 +172,7 @@ def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None)
     label_name = "label" if spec.task == "classify" else "intent"
 
     def to_model(parts):
-        tokens = parts["tokens"]
-        if rare is not None:
-            drop = tf.gather(rare, tokens) & (
-                tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
-            tokens = tf.where(drop, tf.ones_like(tokens), tokens)
+        tokens = parts["tokens"] if rare is None else drop_rare(parts["tokens"], rare, seed)
         inputs = {"tokens": tokens}
         inputs.update({name: parts[name] for name in ("chars", "bigrams") if name in parts})
         targets = {}
@@ -192,6 +188,16 @@ def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None)
 
     return bucketed(dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE,
                                 deterministic=True), batch_size)
+
+
+def drop_rare(tokens, rare, seed: int):
+    """The token ids with each rare one (`rare`: a boolean tensor per vocabulary id) read as
+    the unknown word with probability RARE_WORD_DROPOUT."""
+    import tensorflow as tf
+
+    drop = tf.gather(rare, tokens) & (
+        tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
+    return tf.where(drop, tf.ones_like(tokens), tokens)
 
 
 def bucketed(dataset, batch_size: int):

@@ -26,6 +26,7 @@ from textrnn.train.pipeline import (
     Layout,
     auto_batch_size,
     bucketed,
+    drop_rare,
     sentence_dataset,
     steps_for,
     streamed_dataset,
@@ -119,37 +120,50 @@ def _optimizer(config: TrainConfig):
     return keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None)
 
 
-def language_model_targets(parts: dict):
+def language_model_targets(parts: dict, rare=None, seed: int = 0):
     """(inputs, targets) of one sentence: each word's next and previous word, 0 (nothing to
-    predict) past either end."""
+    predict) past either end. With `rare` (training), a word seen once is the unknown word
+    half of the time, as input and as target alike: so the models learn how likely an unseen
+    word is, which the held-out text's unseen words need for a fair perplexity."""
     import tensorflow as tf
 
-    tokens = parts["tokens"]
-    inputs = {name: parts[name] for name in ("tokens", "chars", "bigrams") if name in parts}
+    tokens = parts["tokens"] if rare is None else drop_rare(parts["tokens"], rare, seed)
+    inputs = {name: parts[name] for name in ("chars", "bigrams") if name in parts}
+    inputs["tokens"] = tokens
     nothing = tf.zeros([1], tokens.dtype)
     return inputs, {"next": tf.concat([tokens[1:], nothing], 0),
                     "previous": tf.concat([nothing, tokens[:-1]], 0)}
 
 
-def _batches(dataset, batch_size: int):
+def _batches(dataset, batch_size: int, prepared: Prepared | None = None, seed: int = 0):
+    """Length-bucketed language-model batches; with `prepared`, rare-word dropout from its
+    training counts."""
     import tensorflow as tf
 
-    return bucketed(dataset.map(language_model_targets, num_parallel_calls=tf.data.AUTOTUNE,
-                                deterministic=True), batch_size)
+    rare = None
+    if prepared is not None:
+        counts = prepared.token_counts
+        rare = tf.constant([False, False, *(counts[token] <= 1
+                                            for token in prepared.vocab.tokens[2:])])
+    return bucketed(dataset.map(lambda parts: language_model_targets(parts, rare, seed),
+                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True),
+                    batch_size)
 
 
 def _train_batches(prepared: Prepared, data: Corpus | Shards, config: TrainConfig):
     """The training batches and the number an epoch takes."""
     if prepared.train is not None:
         dataset = sentence_dataset(prepared.train, True, config.seed)
-        return _batches(dataset, config.batch_size), steps_for(prepared.train, config.batch_size)
+        return (_batches(dataset, config.batch_size, prepared, config.seed),
+                steps_for(prepared.train, config.batch_size))
     from textrnn.train.fit import steps_per_epoch
 
     layout = Layout(chars=prepared.chars is not None, bigrams=prepared.bigrams is not None,
                     tags=False, labels=0, multilabel=False, weights=False)
     sentences = streamed_sentences(prepared, data, TASK, config.seed, None)
     dataset = streamed_dataset(sentences, layout, config.seed)
-    return _batches(dataset, config.batch_size), steps_per_epoch(prepared, config)
+    return (_batches(dataset, config.batch_size, prepared, config.seed),
+            steps_per_epoch(prepared, config))
 
 
 def _valid_batches(prepared: Prepared, batch_size: int):
