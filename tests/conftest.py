@@ -38,6 +38,19 @@ def write_csv(path: Path, header: list[str], rows) -> Path:
     return path
 
 
+ZH_TOPICS = {
+    "sports": ["足球", "篮球", "比赛", "球员", "冠军", "教练"],
+    "finance": ["股票", "银行", "基金", "投资", "市场", "利率"],
+    "tech": ["手机", "电脑", "芯片", "软件", "网络", "数据"],
+}
+ZH_FILLER = ["今天", "我们", "这个", "一个", "大家", "怎么", "看待", "新闻", "的", "了"]
+
+
+def zh_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """Chinese titles (no spaces) whose label is given by their topic words."""
+    return topic_rows(n, seed, ZH_TOPICS, ZH_FILLER, sep="", max_filler=4)
+
+
 @pytest.fixture(scope="session")
 def topics_csv(tmp_path_factory) -> Path:
     return write_csv(tmp_path_factory.mktemp("data") / "topics.csv", ["text", "label"],

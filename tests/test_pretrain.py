@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FILLER, TOPICS, topic_rows, wait_for_file, write_csv
+from conftest import FILLER, TOPICS, topic_rows, wait_for_file, write_csv, zh_rows
 from typer.testing import CliRunner
 
 from textrnn import pretrained
@@ -211,3 +211,20 @@ def test_other_tasks_and_directions_start_from_the_pretrained_encoder(
     for part, direction in zip(layers, directions):
         for now, then in zip(part.get_weights(), weights[direction]):
             np.testing.assert_array_equal(now, then)  # frozen for the one epoch
+
+
+def test_chinese_pretrains_bigrams_and_the_classifier_keeps_the_pretrained_bilstm(tmp_path):
+    """Bigram vectors come along for mostly-CJK text, and with --pretrained a Chinese
+    classifier takes the pretrained BiLSTM (its default would be the CNN)."""
+    text = tmp_path / "zh.txt"
+    text.write_text("\n".join(row for row, _ in zh_rows(200, seed=4)) + "\n", encoding="utf-8")
+    run("pretrain", text, "--out", tmp_path / "pre", "--epochs", "1", *SMALL)
+    start = pretrained.read_meta(tmp_path / "pre")
+    assert start["model"]["bigrams"] and start["bigrams"]
+    data = write_csv(tmp_path / "zh.csv", ["text", "label"], zh_rows(60, seed=5))
+    run("train", data, "--pretrained", tmp_path / "pre", "--out", tmp_path / "m", "--epochs",
+        "1", "--quiet")
+    meta = json.loads((tmp_path / "m" / "textrnn.json").read_text(encoding="utf-8"))
+    assert meta["model"]["encoder"] == "lstm"
+    assert meta["pretrained"]["layers"] == ["embedding", "bigram_embedding", "bilstm_1"]
+    assert meta["bigrams"][: len(start["bigrams"])] == start["bigrams"]
