@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 MODEL ?= textrnn-model
 
-.PHONY: install demo test lint bench bench-scale clean
+.PHONY: install demo test lint bench bench-scale bench-pretrain clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ bench: install
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --out docs/benchmarks.md
+
+bench-pretrain: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/pretrain.py --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) $(MODEL) build *.egg-info

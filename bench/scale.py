@@ -225,15 +225,20 @@ def reading(results: dict) -> list[str]:
     return notes
 
 
-def write_outputs(results: dict, info: dict, doc: Path) -> None:
-    section = render(results, info)
+def replace_section(doc: Path, begin: str, end: str, section: str) -> None:
+    """Put `section` (which starts with `begin` and ends with `end`) in place of the one
+    between those markers in `doc`, or at its end."""
     text = doc.read_text(encoding="utf-8") if doc.exists() else ""
-    if SCALE_BEGIN in text and SCALE_END in text:
-        before, rest = text.split(SCALE_BEGIN, 1)
-        text = before + section + rest.split(SCALE_END, 1)[1].lstrip("\n")
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + section + rest.split(end, 1)[1].lstrip("\n")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     doc.write_text(text, encoding="utf-8")
+
+
+def write_outputs(results: dict, info: dict, doc: Path) -> None:
+    replace_section(doc, SCALE_BEGIN, SCALE_END, render(results, info))
     doc.with_name("benchmarks-scale.json").write_text(
         json.dumps({"info": info, "results": results}, indent=1) + "\n", encoding="utf-8")
 

@@ -2,6 +2,7 @@
 
 import csv
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,19 @@ def write_csv(path: Path, header: list[str], rows) -> Path:
     return path
 
 
+ZH_TOPICS = {
+    "sports": ["足球", "篮球", "比赛", "球员", "冠军", "教练"],
+    "finance": ["股票", "银行", "基金", "投资", "市场", "利率"],
+    "tech": ["手机", "电脑", "芯片", "软件", "网络", "数据"],
+}
+ZH_FILLER = ["今天", "我们", "这个", "一个", "大家", "怎么", "看待", "新闻", "的", "了"]
+
+
+def zh_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """Chinese titles (no spaces) whose label is given by their topic words."""
+    return topic_rows(n, seed, ZH_TOPICS, ZH_FILLER, sep="", max_filler=4)
+
+
 @pytest.fixture(scope="session")
 def topics_csv(tmp_path_factory) -> Path:
     return write_csv(tmp_path_factory.mktemp("data") / "topics.csv", ["text", "label"],
@@ -55,3 +69,13 @@ def slots_csv() -> Path:
 
 
 TINY = ["--epochs", "4", "--units", "16", "--embedding-dim", "16", "--quiet"]
+
+
+def wait_for_file(process, path: Path, seconds: float = 120) -> None:
+    """Wait until `process` (still running) has written `path`, e.g. its first checkpoint."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"no {path.name} within {seconds} s"
+        time.sleep(0.2)
+    time.sleep(0.5)

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY, topic_rows, write_csv
+from conftest import TINY, topic_rows, write_csv, zh_rows
 from test_cli import assert_same_predictions, run
 from test_engine_numpy import assert_same_outputs, factory_model, round_trip, token_batch
 
@@ -22,18 +22,6 @@ from textrnn.train.prepare import (
     sample_texts,
     tokenize_example,
 )
-
-ZH_TOPICS = {
-    "sports": ["足球", "篮球", "比赛", "球员", "冠军", "教练"],
-    "finance": ["股票", "银行", "基金", "投资", "市场", "利率"],
-    "tech": ["手机", "电脑", "芯片", "软件", "网络", "数据"],
-}
-ZH_FILLER = ["今天", "我们", "这个", "一个", "大家", "怎么", "看待", "新闻", "的", "了"]
-
-
-def zh_rows(n: int, seed: int) -> list[tuple[str, str]]:
-    """Chinese titles (no spaces) whose label is given by their topic words."""
-    return topic_rows(n, seed, ZH_TOPICS, ZH_FILLER, sep="", max_filler=4)
 
 
 def corpus_of(rows) -> Corpus:

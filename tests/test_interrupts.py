@@ -4,11 +4,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY
+from conftest import TINY, wait_for_file
 
 from textrnn.nn import saving
 
@@ -24,13 +23,7 @@ def snapshot(folder: Path) -> dict:
 def start_and_wait_for_checkpoint(args, out: Path) -> subprocess.Popen:
     process = subprocess.Popen([EXE, "train", *map(str, args), "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    state = out.parent / f".{out.name}.checkpoint" / "state.json"
-    deadline = time.monotonic() + 120
-    while not state.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no checkpoint within 120 s"
-        time.sleep(0.2)
-    time.sleep(0.5)
+    wait_for_file(process, out.parent / f".{out.name}.checkpoint" / "state.json")
     return process
 
 

@@ -21,6 +21,8 @@ BOUNDARIES = {
     "textrnn.text": (*HEAVY, "textrnn.data", "textrnn.nn", "textrnn.train", "textrnn.predict"),
     "textrnn.metrics": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
     "textrnn.bundle": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
+    "textrnn.pretrained": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
+    "textrnn.data.plain": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
     # The command line answers --help and argument errors without the heavy libraries.
     "textrnn.cli": (*HEAVY, "textrnn.nn", "textrnn.train"),
 }

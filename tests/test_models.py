@@ -43,9 +43,13 @@ def test_every_encoder_builds_for_every_task(encoder, task):
         with pytest.raises(UsageError, match="it does not tag"):
             build_model(spec_for(task, encoder))
         return
-    model = build_model(spec_for(task, encoder))
+    spec = spec_for(task, encoder)
+    model = build_model(spec)
     outputs = {"classify": {"label"}, "tag": {"tags"}, "joint": {"intent", "tags"}}[task]
+    if spec.token_intent:  # joint models but the Jordan tagger: the per-token intents too
+        outputs.add("token_intent")
     assert set(model.output_names) == outputs
+    assert spec.token_intent == (task == "joint" and not spec.jordan_tagger)
     batch = {"tokens": keras.ops.convert_to_tensor([[3, 4, 5, 0], [6, 0, 0, 0]])}
     names = [tensor.name for tensor in model.inputs]
     if "prev_tags" in names:

@@ -26,6 +26,7 @@ MODEL_FILE = "model.keras"
 GRAPH_FILE = "graph.json"  # the model for the NumPy engine: layers in order...
 WEIGHTS_FILE = "weights.npz"  # ...and their weights
 FORMAT_VERSION = 1
+PRETRAINED_FORMAT = "textrnn-pretrained"  # textrnn.json's format in a pretrained directory
 _REQUIRED = {"format": str, "format_version": int, "task": str, "tokenizer": dict,
              "vocab": list, "labels": list, "tags": list, "model": dict}
 
@@ -88,22 +89,32 @@ def _exchange(first: Path, second: Path) -> bool:
                      rename_exchange) == 0
 
 
-def read_meta(directory: str | Path) -> dict:
-    """The validated contents of textrnn.json."""
+def read_json(directory: str | Path, what: str, hint: str) -> dict:
+    """The JSON object in the textrnn.json of a `what` ("model directory", "pretrained
+    directory"); `hint` says how to make one when there is none."""
     folder = Path(directory)
     if not folder.is_dir():
-        raise BundleError(f"{folder}: no model directory here (train one with `textrnn train "
-                          f"DATA --out {folder}`, or pass --model)")
+        raise BundleError(f"{folder}: no {what} here ({hint})")
     path = folder / META_FILE
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BundleError(f"{folder}: not a textrnn model directory ({META_FILE} missing)"
-                          ) from None
+        raise BundleError(f"{folder}: not a textrnn {what} ({META_FILE} missing)") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleError(f"{path}: damaged ({error})") from None
     if not isinstance(meta, dict):
         raise BundleError(f"{path}: damaged (expected a JSON object)")
+    return meta
+
+
+def read_meta(directory: str | Path) -> dict:
+    """The validated contents of textrnn.json."""
+    meta = read_json(directory, "model directory",
+                     f"train one with `textrnn train DATA --out {directory}`, or pass --model")
+    path = Path(directory) / META_FILE
+    if meta.get("format") == PRETRAINED_FORMAT:
+        raise BundleError(f"{directory}: a pretrained directory, not a model; train one from it "
+                          f"with `textrnn train DATA --pretrained {directory}`")
     for key, kind in _REQUIRED.items():
         if not isinstance(meta.get(key), kind):
             raise BundleError(f"{path}: damaged (field '{key}' missing or not a {kind.__name__})")

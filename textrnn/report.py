@@ -59,7 +59,8 @@ def _figures(logs: dict, validation: bool = False) -> str:
     for key, value in logs.items():
         if key.startswith("val_") and not validation:
             continue
-        if key in ("loss", "val_loss", "val_score") or key.endswith("accuracy"):
+        if (key in ("loss", "val_loss", "val_score") or key.endswith("accuracy")
+                or key.endswith("perplexity")):
             parts.append(f"{key.replace('_accuracy', '_acc')} {value:.4f}")
     return "  ".join(parts)
 
@@ -78,6 +79,10 @@ def print_train_summary(meta: dict, out: str, console: Console = err) -> None:
         table.add_row("word vectors", f"{vectors['found']}/{vectors['words']} words "
                       f"({percent(vectors['word_coverage'])}%), "
                       f"{percent(vectors['token_coverage'])}% of tokens, from {vectors['file']}")
+    start = meta.get("pretrained")
+    if start:
+        table.add_row("pretrained", f"{', '.join(start['layers'])} from {start['directory']} "
+                      f"({len(meta['vocab']) - start['words']} new words)")
     if meta["labels"]:
         table.add_row("labels", str(len(meta["labels"])))
     if meta["tags"]:
@@ -239,6 +244,44 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
         layers.add_row(row["name"], row["type"], f"{row['params']:,}", escape(row["formula"]))
     layers.add_row("total", "", f"{sum(row['params'] for row in rows):,}", "")
     console.print(layers)
+
+
+def pretrained_summary(meta: dict) -> dict:
+    """What `textrnn info` says of a pretrained directory, as plain data."""
+    spec, corpus, training = meta["model"], meta["corpus"], meta.get("training", {})
+    return {
+        "encoder": f"{spec['encoder']} forward + backward language models, {spec['units']} "
+                   f"units each",
+        "embedding": f"{len(meta['vocab'])} x {spec['embedding_dim']} (tied to the output)",
+        "features": ", ".join(name for name, on in (("characters", spec.get("char_features")),
+                                                      ("bigrams", spec.get("bigrams"))) if on)
+                    or "words only",
+        "corpus": f"{corpus['rows']:,} sentences, {corpus['tokens']:,} tokens (+ "
+                  f"{corpus['valid_rows']:,} held out) from {corpus['source']}",
+        "perplexity": meta.get("perplexity", {}),
+        "trained": f"{training.get('epochs_run')} epochs (best {training.get('best_epoch')}) "
+                   f"in {training.get('seconds')} s, {training.get('tokens_per_second', 0):,.0f} "
+                   "tokens/s" + (f", sampled softmax of {training['sampled_softmax']}"
+                                 if training.get("sampled_softmax") else ""),
+        "textrnn_version": meta.get("textrnn_version"),
+    }
+
+
+def print_pretrained_info(meta: dict, console: Console = err, title: str = "textrnn pretrained "
+                          "directory") -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    for key, value in pretrained_summary(meta).items():
+        if key == "perplexity":
+            value = (f"{value.get('mean')} (forward {value.get('forward')}, backward "
+                     f"{value.get('backward')}), held out")
+        table.add_row(key, str(value))
+    console.print(table)
+    for note in meta["corpus"].get("notes", []):
+        console.print(f"[yellow]note:[/] {note}")
+
+
+def print_pretrain_summary(meta: dict, out: str) -> None:
+    print_pretrained_info(meta, err, f"Pretrained → {out}")
 
 
 def print_compare(rows: list[dict], console: Console, kept=None) -> None:

@@ -121,13 +121,14 @@ def predictor_for(model: Path, meta: dict, engine: str):
     return Predictor.load(str(model), chosen)
 
 
-def read_data(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt):
+def read_data(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt,
+              unlabelled: bool = False):
     from textrnn.data.examples import ReadOptions
     from textrnn.data.read import read_corpus
     from textrnn.report import err
 
     corpus = read_corpus(path, ReadOptions(text_col, label_col, tags_col, label_sep, encoding,
-                                           fmt))
+                                           fmt, unlabelled))
     for warning in corpus.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     return corpus

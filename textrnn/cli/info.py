@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,12 +19,27 @@ from textrnn.cli._util import (
 @app.command("info")
 @handled
 def info_cli(
+    directory: Annotated[Optional[Path], typer.Argument(
+        help="A model or pretrained directory (default: --model).")] = None,
     model: ModelOption = Path(DEFAULT_MODEL),
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ):
-    """Describe a model: architecture, parameters per layer, labels, training figures."""
+    """Describe a model (architecture, parameters per layer, labels, training figures) or a
+    pretrained directory (corpus size, vocabulary, perplexity)."""
     from textrnn import bundle, report
 
+    model = directory or model
+    if (model / bundle.META_FILE).is_file() and _is_pretrained(model):
+        from textrnn import pretrained
+
+        meta = pretrained.read_meta(model)
+        if json_out:
+            report.write_json(report.pretrained_summary(meta))
+        else:
+            from rich.console import Console
+
+            report.print_pretrained_info(meta, Console())
+        return
     bundle.read_meta(model)
     quiet_tensorflow()
     from textrnn.nn import saving
@@ -39,3 +54,10 @@ def info_cli(
         from rich.console import Console
 
         report.print_info(meta, rows, Console())
+
+
+def _is_pretrained(directory: Path) -> bool:
+    from textrnn import bundle
+
+    return bundle.read_json(directory, "directory", "").get("format") == \
+        bundle.PRETRAINED_FORMAT

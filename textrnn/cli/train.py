@@ -56,6 +56,12 @@ def train_cli(
     ] = None,
     freeze_embeddings: Annotated[bool, typer.Option(
         "--freeze-embeddings", help="Keep the pretrained vectors fixed.")] = False,
+    pretrained: Annotated[Optional[str], typer.Option(
+        "--pretrained", help="Start the embedding and the encoder from a directory `textrnn "
+        "pretrain` wrote (its encoder cell, sizes and features are the defaults).")] = None,
+    freeze_epochs: Annotated[int, typer.Option(
+        help="With --pretrained: epochs the pretrained layers stay fixed while the rest "
+        "learns.")] = 1,
     char_features: Annotated[Optional[bool], typer.Option(
         "--char-features/--no-char-features",
         help="A character CNN per token, for rare words and typos (default for slot filling)."
@@ -136,7 +142,8 @@ def train_cli(
                          seed=seed, class_weight=class_weight, min_count=min_count,
                          max_vocab=max_vocab, lowercase=lowercase,
                          save_on_interrupt=save_on_interrupt, embeddings=embeddings,
-                         steps_per_epoch=steps_per_epoch, vocab_file=vocab)
+                         steps_per_epoch=steps_per_epoch, vocab_file=vocab,
+                         pretrained=pretrained, freeze_epochs=freeze_epochs)
     from textrnn.train.distributed import cluster_from
 
     cluster = cluster_from(workers, worker_index)
@@ -166,6 +173,15 @@ def train_cli(
     from textrnn.train.fit import default_encoder, default_spec
     from textrnn.train.fit import train as fit
 
+    if pretrained is not None:  # what lets the pretrained layers carry over, unless given
+        from textrnn.pretrained import read_meta, train_defaults
+
+        defaults = train_defaults(read_meta(pretrained), encoder)
+        encoder = encoder or defaults["encoder"]
+        units = units or defaults.get("units")
+        embedding_dim = embedding_dim or defaults["embedding_dim"]
+        char_features = defaults["char_features"] if char_features is None else char_features
+        bigrams = defaults["bigrams"] if bigrams is None else bigrams
     if encoder is None:  # a recurrent-only option keeps the recurrent default
         encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
     spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,

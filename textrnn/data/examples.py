@@ -53,6 +53,9 @@ class ReadOptions:
     label_sep: str | None = None
     encoding: str = "utf-8"
     format: str | None = None
+    # Unlabelled text (pretraining): only the text column is read, and a file without a data
+    # suffix or fastText labels is plain text, one sentence a line.
+    unlabelled: bool = False
 
 
 def is_multilabel(example: Example, options: ReadOptions) -> bool:

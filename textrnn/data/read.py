@@ -13,6 +13,7 @@ from pathlib import Path
 from textrnn.data.conll import read_conll
 from textrnn.data.examples import Corpus, ReadOptions
 from textrnn.data.fasttext import read_fasttext
+from textrnn.data.plain import read_plain
 from textrnn.data.tables import (
     LABEL_COLUMNS,
     TAG_COLUMNS,
@@ -24,25 +25,29 @@ from textrnn.data.tables import (
 )
 from textrnn.errors import DataError
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "conll")
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "conll", "text")
 SUFFIXES = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".conll": "conll",
     ".bio": "conll", ".iob": "conll", ".ft": "fasttext",
 }
+
+
 def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
     """Read a labelled file (or `-` for stdin) into examples."""
     options = options or ReadOptions()
     source = "<stdin>" if path == "-" else path
     raw = _read_bytes(path, source)
-    fmt = options.format or detect_format(path, raw, source)
+    fmt = options.format or detect_format(path, raw, source, options.unlabelled)
     if fmt not in FORMATS:
         raise DataError(f"{source}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if fmt == "parquet":
         corpus = read_table(parquet_frame(raw, source), source, options, "row", 2)
     else:
         text = _decode(raw, source, options.encoding)
-        if fmt == "fasttext":
+        if fmt == "text":
+            corpus = read_plain(text, source)
+        elif fmt == "fasttext":
             corpus = read_fasttext(text, source)
         elif fmt == "conll":
             corpus = read_conll(text, source)
@@ -71,7 +76,9 @@ def _read_bytes(path: str, source: str) -> bytes:
         raise DataError(f"{source}: cannot read ({error.strerror})") from None
 
 
-def detect_format(path: str, raw: bytes, source: str) -> str:
+def detect_format(path: str, raw: bytes, source: str, plain: bool = False) -> str:
+    """The format from the suffix or the content; with `plain` (unlabelled text), a file
+    without a data suffix is plain text unless its lines carry fastText labels."""
     if raw.startswith(b"PAR1"):
         return "parquet"
     if b"\x00" in raw[:8192]:
@@ -82,6 +89,8 @@ def detect_format(path: str, raw: bytes, source: str) -> str:
     first = next((line.strip() for line in raw[:65536].splitlines() if line.strip()), b"")
     if first.startswith(b"__label__"):
         return "fasttext"
+    if plain:
+        return "text"
     if first.startswith(b"{"):
         return "jsonl"
     header = first.decode("utf-8", "replace").lower()

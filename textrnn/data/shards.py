@@ -17,6 +17,7 @@ from pathlib import Path
 from textrnn.data.conll import conll_examples
 from textrnn.data.examples import Example, ReadOptions, skipped_warning
 from textrnn.data.fasttext import fasttext_examples
+from textrnn.data.plain import plain_examples
 from textrnn.data.read import SUFFIXES, detect_format
 from textrnn.data.tables import Columns, json_objects
 from textrnn.errors import DataError
@@ -64,7 +65,7 @@ def file_format(path: Path, options: ReadOptions) -> str:
         return options.format
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    return detect_format(str(path), head, str(path))
+    return detect_format(str(path), head, str(path), options.unlabelled)
 
 
 def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iterator[Example]:
@@ -77,7 +78,9 @@ def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iter
         return
     try:
         with open(path, encoding=options.encoding, newline="") as handle:
-            if fmt == "fasttext":
+            if fmt == "text":
+                yield from plain_examples(handle)
+            elif fmt == "fasttext":
                 yield from fasttext_examples(handle, source, warnings)
             elif fmt == "conll":
                 yield from conll_examples(handle, source)
@@ -184,9 +187,10 @@ def held_out(file_index: int, row: int, fraction: float, seed: int) -> bool:
 class Shards:
     """Training files read row by row, as many times as training needs."""
 
-    def __init__(self, pattern: str, options: ReadOptions):
-        self.pattern = pattern
-        self.files = expand(pattern)
+    def __init__(self, pattern: str | list[str], options: ReadOptions):
+        patterns = [pattern] if isinstance(pattern, str) else pattern
+        self.pattern = " ".join(patterns)
+        self.files = [file for each in patterns for file in expand(each)]
         self.options = options
 
     def examples(self, warnings: list[str], worker: int = 0, workers: int = 1

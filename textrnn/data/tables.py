@@ -124,6 +124,8 @@ class Columns:
                 f"{source}: no text column (looked for {', '.join(TEXT_COLUMNS)}; columns are: "
                 f"{', '.join(columns)}); name it with --text-col"
             )
+        if options.unlabelled:
+            return cls(text, None, None)
         label = _pick_column(columns, options.label_col, LABEL_COLUMNS, source, "--label-col")
         tags = _pick_column(columns, options.tags_col, TAG_COLUMNS, source, "--tags-col")
         if label is None and tags is None:

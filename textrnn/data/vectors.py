@@ -41,7 +41,7 @@ import numpy as np
 from textrnn.errors import DataError
 from textrnn.text import OOV, PAD
 
-__all__ = ["EmbeddingMatrix", "load_vectors"]
+__all__ = ["EmbeddingMatrix", "load_vectors", "write_vec"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_LINE = 1 << 20  # bytes; a vector line is a few KB, a longer "line 1" is not a vector file
@@ -133,6 +133,26 @@ def load_vectors(
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{path}: cannot read ({_reason(error)})") from None
     return collector.finish(path, fmt, gzipped, seed)
+
+
+def write_vec(path: str, words: list[str], matrix: np.ndarray) -> int:
+    """Write word vectors as fastText's `.vec` text (a `count dim` line, then `word v1 ... vd`
+    per line), skipping the padding and unknown-word rows; returns the number of words. The
+    file is written under a temporary name and renamed, so a failure leaves no partial file."""
+    rows = [(word, vector) for word, vector in zip(words, matrix) if word not in (PAD, OOV)]
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(f"{len(rows)} {matrix.shape[1]}\n")
+            for word, vector in rows:
+                handle.write(word + " " + " ".join(f"{value:.5g}" for value in vector) + "\n")
+        os.replace(temporary, path)
+    except OSError as error:
+        raise DataError(f"{path}: cannot write ({_reason(error)})") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return len(rows)
 
 
 # --- lookup -------------------------------------------------------------------------------------

@@ -110,14 +110,13 @@ def check_spec(spec: ModelSpec) -> None:
                          "sentence (and an encoder under the tagger: not the Jordan tagger)")
 
 
-def build_model(spec: ModelSpec):
-    """A Keras functional model with named inputs ('tokens'; 'chars' and 'bigrams' when those
-    features are on; 'prev_tags' for the Jordan tagger) and named outputs ('label' for
-    classification, 'tags', and 'intent' when joint)."""
+def embedded(spec: ModelSpec):
+    """The model's inputs ('tokens'; 'chars' and 'bigrams' when those features are on) and
+    each token's vector: the word embedding, extended with the character and bigram features.
+    The task models and the language models of `textrnn pretrain` share this part."""
     import keras
     from keras import layers
 
-    check_spec(spec)
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     inputs = [tokens]
     x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=True,
@@ -135,6 +134,18 @@ def build_model(spec: ModelSpec):
         inputs.append(bigrams)
         x = BigramEmbedding(spec.num_bigrams, spec.bigram_dim, spec.bigram_dropout,
                             name="bigram_embedding")([x, bigrams])
+    return inputs, x
+
+
+def build_model(spec: ModelSpec):
+    """A Keras functional model with named inputs ('tokens'; 'chars' and 'bigrams' when those
+    features are on; 'prev_tags' for the Jordan tagger) and named outputs ('label' for
+    classification, 'tags', and 'intent' when joint)."""
+    import keras
+    from keras import layers
+
+    check_spec(spec)
+    inputs, x = embedded(spec)
     outputs = {}
     if spec.jordan_tagger:
         from textrnn.nn.jordan import JordanTagger
@@ -170,7 +181,7 @@ def _token_intent_heads(spec: ModelSpec, sequence) -> dict:
     return {"token_intent": token_intent, "intent": intent, "tags": _tag_head(spec, tag_input)}
 
 
-def _recurrent_layer(encoder: str, units: int, name: str):
+def recurrent_layer(encoder: str, units: int, name: str):
     from keras import layers
 
     if encoder == "jordan":
@@ -196,7 +207,7 @@ def _encoder(spec: ModelSpec, x):
         if spec.encoder == "cnn":
             x = KimConv(spec.units, name=f"cnn_{index + 1}")(x)
             continue
-        layer = _recurrent_layer(spec.encoder, spec.units, f"{spec.encoder}_{index + 1}")
+        layer = recurrent_layer(spec.encoder, spec.units, f"{spec.encoder}_{index + 1}")
         if spec.bidirectional:
             layer = layers.Bidirectional(layer, name=f"bi{spec.encoder}_{index + 1}")
         x = layer(x)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -26,6 +27,14 @@ OPTIMIZER = "optimizer.npz"
 
 def directory_for(out: Path) -> Path:
     return out.parent / f".{out.name}.checkpoint"
+
+
+def run_identity(data_sha256: str, valid_sha256: str | None, spec, config) -> dict:
+    """What a checkpoint must match to be resumed: the data and every option (a spec and a
+    config dataclass) except those a resumed run may change."""
+    return {"data_sha256": data_sha256, "valid_sha256": valid_sha256,
+            "options": {**asdict(spec), **asdict(config), "epochs": None, "patience": None,
+                        "save_on_interrupt": None}}
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

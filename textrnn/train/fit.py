@@ -99,8 +99,15 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
     With a `cluster` (distributed.Cluster), this process is one of several workers.
     """
     check_spec(spec)
-    if spec.freeze_embeddings and not config.embeddings:
-        raise UsageError("--freeze-embeddings needs --embeddings FILE")
+    if spec.freeze_embeddings and not (config.embeddings or config.pretrained):
+        raise UsageError("--freeze-embeddings needs --embeddings FILE or --pretrained DIR")
+    start = None
+    if config.pretrained:
+        if cluster is not None:
+            raise UsageError("--pretrained is for training in one process, not with --workers")
+        from textrnn.train import finetune
+
+        start = finetune.load(spec, config)
     if spec.bigrams is None:
         spec.bigrams = mostly_cjk(sample_texts(data))
     strategy = None
@@ -111,16 +118,16 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
     set_seeds(config.seed)
     if isinstance(data, Shards):
         prepared = prepare_streamed(data, valid_corpus, config, spec.task, spec.char_features,
-                                    spec.bigrams)
+                                    spec.bigrams, start[0] if start else None)
         source = {"source": data.pattern, "files": len(data.files), "streamed": True,
                   "sha256": fingerprint(data.files), "rows": prepared.train_rows}
     else:
         prepared = prepare(data, valid_corpus, config, spec.task, spec.char_features,
-                           spec.bigrams)
+                           spec.bigrams, start[0] if start else None)
         source = {"source": data.source, "sha256": data.sha256, "rows": len(data.examples)}
     if config.class_weight and (spec.task != "classify" or prepared.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
-    model, meta = _build(prepared, spec, config, source, strategy)
+    model, meta = _build(prepared, spec, config, source, strategy, start)
     if strategy is None:
         meta["training"] = _fit(model, meta, prepared, data, valid_corpus, spec, config,
                                 progress, checkpoint_dir, resume, extra_callbacks)
@@ -134,9 +141,10 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
 
 
 def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dict,
-           strategy=None):
-    """The compiled model (with pretrained vectors if asked; under the strategy's scope when
-    distributed) and its textrnn.json metadata."""
+           strategy=None, start: tuple[dict, dict] | None = None):
+    """The compiled model (with pretrained vectors, or the layers of a pretrained directory
+    `start`, if asked; under the strategy's scope when distributed) and its textrnn.json
+    metadata."""
     spec.vocab_size = len(prepared.vocab)
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
     spec.num_bigrams = len(prepared.bigrams) if prepared.bigrams else 0
@@ -168,6 +176,12 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         model = build_and_compile(spec, config)
         if vectors is not None:
             model.get_layer("embedding").set_weights([vectors.matrix])
+    carried = None
+    if start is not None:
+        from textrnn.train.finetune import initialise
+
+        carried = initialise(model, *start, config.pretrained)
+        prepared.notes.extend(carried["notes"])
     meta = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,
@@ -185,6 +199,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         "data": source,
         "embeddings": ({**vectors.to_json(), **vectors.coverage(prepared.token_counts)}
                        if vectors is not None else None),
+        "pretrained": carried,
         "metrics": {},
     }
     return model, meta
@@ -226,19 +241,23 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
     from textrnn.train import checkpoint
 
     train_data, steps = training_data(prepared, data, spec, config)
-    identity = {"data_sha256": meta["data"]["sha256"],
-                "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
-                "options": {**spec.to_json(), **asdict(config), "epochs": None,
-                            "patience": None, "save_on_interrupt": None}}
+    identity = checkpoint.run_identity(meta["data"]["sha256"],
+                                       valid_corpus.sha256 if valid_corpus else None, spec, config)
     state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
     past = state.get("history", {})
     callbacks, stopper = _validation_callbacks(meta, prepared, config, state)
+    if meta.get("pretrained") and config.freeze_epochs:
+        from textrnn.train.finetune import freeze_callback
+
+        frozen = [name for name in meta["pretrained"]["layers"]
+                  if not (name == "embedding" and spec.freeze_embeddings)]
+        callbacks.insert(0, freeze_callback(frozen, config.freeze_epochs))
     if checkpoint_dir is not None:
         callbacks.append(checkpoint.EpochCheckpoint(
             checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
     callbacks.extend(extra_callbacks)
     if progress is not None:
-        callbacks.append(_progress_callback(progress, config.epochs, steps))
+        callbacks.append(progress_callback(progress, config.epochs, steps))
     started = time.perf_counter()
     interrupted = False
     try:
@@ -292,7 +311,7 @@ def _fit_distributed(strategy, cluster, model, local, meta, prepared, data, spec
     if cluster.is_chief:  # other workers write nothing
         callbacks.extend(extra_callbacks)
     if progress is not None:
-        callbacks.append(_progress_callback(progress, config.epochs, steps))
+        callbacks.append(progress_callback(progress, config.epochs, steps))
     history, seconds = distributed.fit(strategy, cluster, model, local, datasets, steps,
                                        config.epochs, callbacks, timeout)
     figures = training_figures(prepared, config, history, seconds, None, False, steps)
@@ -364,7 +383,7 @@ def build_and_compile(spec: ModelSpec, config: TrainConfig):
     return model
 
 
-def _progress_callback(progress, epochs: int, steps: int):
+def progress_callback(progress, epochs: int, steps: int):
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):

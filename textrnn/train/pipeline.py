@@ -92,6 +92,13 @@ def _join(batch: list[dict]) -> dict:
 def in_memory(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool, seed: int,
               sample_weights: np.ndarray | None = None, rare_ids: np.ndarray | None = None):
     """Batches over arrays in memory, and the exact number of batches in one pass."""
+    dataset = sentence_dataset(encoded, shuffle, seed, sample_weights)
+    return batches(dataset, spec, batch_size, seed, rare_ids), steps_for(encoded, batch_size)
+
+
+def sentence_dataset(encoded: Encoded, shuffle: bool, seed: int,
+                     sample_weights: np.ndarray | None = None):
+    """A dataset of sentences (dicts of arrays) over arrays in memory."""
     import tensorflow as tf
 
     lengths = np.array([len(tokens) for tokens in encoded.tokens], dtype=np.int64)
@@ -119,17 +126,25 @@ def in_memory(encoded: Encoded, spec: ModelSpec, batch_size: int, shuffle: bool,
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle:
         dataset = dataset.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(sentence, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    steps = sum(math.ceil(count / batch_size) for count in Counter(
-        int(np.searchsorted(BUCKET_BOUNDARIES, length, side="right")) for length in lengths
-    ).values())
-    return batches(dataset, spec, batch_size, seed, rare_ids), steps
+    return dataset.map(sentence, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def steps_for(encoded: Encoded, batch_size: int) -> int:
+    """The number of length-bucketed batches one pass over `encoded` makes."""
+    return sum(math.ceil(count / batch_size) for count in Counter(
+        int(np.searchsorted(BUCKET_BOUNDARIES, len(tokens), side="right"))
+        for tokens in encoded.tokens).values())
 
 
 def streamed(sentences: Callable[[], Iterator[dict]], layout: Layout, spec: ModelSpec,
              batch_size: int, seed: int, rare_ids: np.ndarray | None = None):
     """Endless batches over sentences a generator yields (one pass over the files each time
     it is called), shuffled within a buffer."""
+    return batches(streamed_dataset(sentences, layout, seed), spec, batch_size, seed, rare_ids)
+
+
+def streamed_dataset(sentences: Callable[[], Iterator[dict]], layout: Layout, seed: int):
+    """An endless dataset of the sentences a generator yields, shuffled within a buffer."""
     import tensorflow as tf
 
     def split(chunk):
@@ -141,7 +156,7 @@ def streamed(sentences: Callable[[], Iterator[dict]], layout: Layout, spec: Mode
                                              output_signature=layout.chunk_signature())
     dataset = dataset.map(split).unbatch().shuffle(SHUFFLE_BUFFER, seed=seed,
                                                    reshuffle_each_iteration=True)
-    return batches(dataset.repeat(), spec, batch_size, seed, rare_ids)
+    return dataset.repeat()
 
 
 def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None):
@@ -157,11 +172,7 @@ def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None)
     label_name = "label" if spec.task == "classify" else "intent"
 
     def to_model(parts):
-        tokens = parts["tokens"]
-        if rare is not None:
-            drop = tf.gather(rare, tokens) & (
-                tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
-            tokens = tf.where(drop, tf.ones_like(tokens), tokens)
+        tokens = parts["tokens"] if rare is None else drop_rare(parts["tokens"], rare, seed)
         inputs = {"tokens": tokens}
         inputs.update({name: parts[name] for name in ("chars", "bigrams") if name in parts})
         targets = {}
@@ -177,7 +188,24 @@ def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None)
             return inputs, targets, {label_name: parts["weight"]}
         return inputs, targets
 
-    dataset = dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return bucketed(dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE,
+                                deterministic=True), batch_size)
+
+
+def drop_rare(tokens, rare, seed: int):
+    """The token ids with each rare one (`rare`: a boolean tensor per vocabulary id) read as
+    the unknown word with probability RARE_WORD_DROPOUT."""
+    import tensorflow as tf
+
+    drop = tf.gather(rare, tokens) & (
+        tf.random.uniform(tf.shape(tokens), seed=seed) < RARE_WORD_DROPOUT)
+    return tf.where(drop, tf.ones_like(tokens), tokens)
+
+
+def bucketed(dataset, batch_size: int):
+    """Batches of (inputs, ...) elements whose `inputs["tokens"]` have similar lengths."""
+    import tensorflow as tf
+
     dataset = dataset.bucket_by_sequence_length(
         lambda inputs, *_: tf.shape(inputs["tokens"])[0],
         list(BUCKET_BOUNDARIES), [batch_size] * (len(BUCKET_BOUNDARIES) + 1))

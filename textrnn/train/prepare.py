@@ -57,6 +57,8 @@ class TrainConfig:
     lowercase: bool = True
     steps_per_epoch: int | None = None  # streaming: batches per epoch (None: one pass)
     vocab_file: str | None = None  # a fixed vocabulary, one token per line
+    pretrained: str | None = None  # a pretrained directory to start from
+    freeze_epochs: int = 1  # epochs the pretrained layers stay fixed
 
     def __post_init__(self):
         if self.class_weight not in (None, "balanced"):
@@ -67,6 +69,11 @@ class TrainConfig:
             raise UsageError("--lr-decay must be in (0, 1]")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise UsageError("--steps-per-epoch must be positive")
+        if self.pretrained and (self.embeddings or self.vocab_file):
+            raise UsageError("--pretrained brings its own vectors and vocabulary: drop "
+                             "--embeddings and --vocab")
+        if self.freeze_epochs < 0:
+            raise UsageError("--freeze-epochs must be 0 or more")
 
 
 @dataclass
@@ -153,7 +160,8 @@ class _Tally:
 
 
 def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
-            task: str, char_features: bool = False, use_bigrams: bool = False) -> Prepared:
+            task: str, char_features: bool = False, use_bigrams: bool = False,
+            base: dict | None = None) -> Prepared:
     """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
     tokenizer = Tokenizer(lowercase=config.lowercase)
     if valid_corpus is None and config.valid_split > 0:
@@ -167,14 +175,14 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
     tally = _Tally(tokenizer, use_bigrams)
     tokenized = [tally.add(example) for example in train_examples]
     prepared = _from_tally(tally, corpus.source, valid_examples, corpus.multilabel, config,
-                           task, char_features)
+                           task, char_features, base)
     prepared.train = encode(prepared, tokenized, train_examples, task)
     return prepared
 
 
 def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainConfig,
-                     task: str, char_features: bool = False, use_bigrams: bool = False
-                     ) -> Prepared:
+                     task: str, char_features: bool = False, use_bigrams: bool = False,
+                     base: dict | None = None) -> Prepared:
     """One streaming pass over the files: vocabulary, lengths, labels and tags, with memory
     bounded by the vocabulary, not the data. Without --valid, a seeded ~10% of the rows (at
     most about VALID_CAP) is held out for validation, the same rows on every pass."""
@@ -192,17 +200,23 @@ def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainC
         else:
             tally.add(example)
     prepared = _from_tally(tally, shards.pattern, valid_examples, multilabel, config, task,
-                           char_features)
+                           char_features, base)
     prepared.notes.extend(warnings)
     prepared.holdout = fraction
     return prepared
 
 
 def _from_tally(tally: _Tally, source: str, valid_examples: list, multilabel: bool,
-                config: TrainConfig, task: str, char_features: bool) -> Prepared:
+                config: TrainConfig, task: str, char_features: bool,
+                base: dict | None = None) -> Prepared:
+    """`base`: a pretrained directory's vocabularies (`vocab`, `chars`, `bigrams`), which come
+    first, in their order (see merged_vocabulary)."""
     if not tally.rows:
         raise DataError(f"{source}: too few rows to train on")
-    if config.vocab_file:
+    base = base or {}
+    if base.get("vocab"):
+        vocab = merged_vocabulary(base["vocab"], tally.token_counts, config.min_count)
+    elif config.vocab_file:
         vocab = read_vocab_file(config.vocab_file, config.max_vocab)
     else:
         vocab = Vocabulary.from_counts(tally.token_counts, config.min_count, config.max_vocab)
@@ -220,16 +234,28 @@ def _from_tally(tally: _Tally, source: str, valid_examples: list, multilabel: bo
                         label_counts=tally.label_counts,
                         truncated=sum(n for length, n in tally.lengths.items() if length > max_len))
     if char_features:
-        prepared.chars = Vocabulary.build([list(token) for token in tally.token_counts],
-                                          config.min_count)
+        chars = Counter(char for token in tally.token_counts for char in token)
+        prepared.chars = merged_vocabulary(base.get("chars"), chars, config.min_count)
     if tally.count_bigrams:
-        prepared.bigrams = Vocabulary.from_counts(tally.bigram_counts,
-                                                  max(config.min_count, BIGRAM_MIN_COUNT))
+        prepared.bigrams = merged_vocabulary(base.get("bigrams"), tally.bigram_counts,
+                                             max(config.min_count, BIGRAM_MIN_COUNT))
     unseen = sorted({label for example in valid_examples for label in example.labels or []}
                     - set(labels))
     if unseen:
         prepared.notes.append(f"validation labels never seen in training: {', '.join(unseen)}")
     return prepared
+
+
+def merged_vocabulary(first: list[str] | None, counts: Counter, min_count: int) -> Vocabulary:
+    """The tokens of `counts` seen at least `min_count` times, most frequent first, after the
+    pretrained vocabulary `first` (when given) in its own order: its ids stay those of the
+    pretrained rows, and the tokens it lacks take the ids after them."""
+    if not first:
+        return Vocabulary.from_counts(counts, min_count)
+    known = set(first)
+    extra = Vocabulary.from_counts(Counter({token: count for token, count in counts.items()
+                                            if token not in known}), min_count)
+    return Vocabulary([*first, *extra.tokens[2:]])
 
 
 def read_vocab_file(path: str, max_size: int | None) -> Vocabulary:
