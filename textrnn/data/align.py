@@ -113,15 +113,15 @@ def _snap(text, offsets, start: int, end: int, shown: str, tally: Tally):
     it covers no token."""
     touched = [i for i, (s, e) in enumerate(offsets) if s < end and e > start]
     inside = [i for i in touched if offsets[i][0] >= start and offsets[i][1] <= end]
+    chosen = touched if tally.mode == "expand" else inside
+    if not chosen:
+        return None, None
     if touched != inside:
         cut = ", ".join(f"'{text[slice(*offsets[i])]}'" for i in touched if i not in inside)
         if tally.mode == "strict":
             raise DataError(f"{shown} cuts through the token(s) {cut} (fix the span, or pass "
                             "--span-align expand or contract)")
         tally.changed.append(f"{shown} in {cut}")
-    chosen = touched if tally.mode == "expand" else inside
-    if not chosen:
-        return None, None
     return chosen[0], chosen[-1] + 1
 
 

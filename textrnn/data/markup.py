@@ -130,7 +130,7 @@ def _attributes(body: str, where: str, unused: Counter) -> str:
 
 def unused_warning(source: str, unused: Counter) -> list[str]:
     """One warning naming the Rasa attributes that a slot tagger has no use for."""
-    if not unused:
+    if not +unused:  # unary plus drops zero counts
         return []
     counts = ", ".join(f"{unused[key]} {UNUSED[key]}" for key in UNUSED if unused[key])
     return [f"{source}: not used (textrnn learns slot names and intents): {counts}"]
