@@ -43,7 +43,8 @@ def spans_of(line):
 
 @pytest.mark.parametrize("line, text, spans", [
     ("fly to [Taipei](destination) on [November 2nd](arrival_date)",
-     "fly to Taipei on November 2nd", [("Taipei", "destination"), ("November 2nd", "arrival_date")]),
+     "fly to Taipei on November 2nd",
+     [("Taipei", "destination"), ("November 2nd", "arrival_date")]),
     ("[New York](city)'s weather", "New York's weather", [("New York", "city")]),
     ("from [Paris](city), then [Rome](city).", "from Paris, then Rome.",
      [("Paris", "city"), ("Rome", "city")]),
