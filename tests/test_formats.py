@@ -450,3 +450,16 @@ def test_predict_rasa_needs_an_intent_model(tmp_path):
     assert result.exit_code == 2 and "--format markup" in result.output
     result = run("predict", "fly to Rome", "--model", tagger, "--format", "markup")
     assert result.exit_code == 0 and "\t" not in result.stdout
+
+
+@pytest.mark.parametrize("content, fmt", [
+    (b"fly to [Rome](city)\n", "markup"),
+    (b"book\tfly to Rome\n\nbook\tgo\n", "markup"),  # predict --format markup, no slots found
+    (b"text\tlabel\nfly [x](y)\tz\n", "tsv"),
+    (b"New\tB-city\nYork\tI-city\n\nRome\tB-city\n", "conll"),
+    (b"# comment\nnlu:\n- intent: a\n", "rasa"),
+    (b'{"text": "a", "spans": []}\n', "spans"),
+    (b'{"text": "a", "label": "b"}\n', "jsonl"),
+])
+def test_new_formats_are_sniffed(content, fmt):
+    assert detect_format("-", content, "<stdin>") == fmt

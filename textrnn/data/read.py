@@ -41,6 +41,8 @@ SUFFIXES = {
 }
 # `[text](slot` or `[text]{"`: a line of inline slot markup
 _MARKUP = re.compile(rb"\[[^\]\n]+\](\([^)\s]+\)|\{\s*\")")
+# `intent<TAB>a sentence`: a markup line without spans (CoNLL fields hold no spaces)
+_INTENT_LINE = re.compile(rb"[^\s]+\t[^\t]* [^\t]*")
 SNIFF_LINES = 50
 
 
@@ -122,7 +124,8 @@ def detect_format(path: str, raw: bytes, source: str) -> str:
     header = first.decode("utf-8", "replace").lower()
     known = (*TEXT_COLUMNS, *LABEL_COLUMNS, *TAG_COLUMNS)
     is_header = any(name.strip() in known for name in re.split("[,\t]", header))
-    if not is_header and any(_MARKUP.search(line) for line in lines[:SNIFF_LINES]):
+    if not is_header and (any(_MARKUP.search(line) for line in lines[:SNIFF_LINES])
+                          or _INTENT_LINE.fullmatch(first)):
         return "markup"
     if b"\t" in first:
         names = header.split("\t")
