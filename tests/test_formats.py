@@ -273,10 +273,10 @@ def test_rasa_yaml_in_each_documented_shape(tmp_path):
                                          ("Rome", "B-destination")]
     assert corpus.examples[4].tags == ["O", "B-time"]
     assert corpus.warnings == [
-        f"{tmp_path}/nlu.yml: skipped 1 synonym, 1 regex, 1 lookup entr(ies) (textrnn learns "
-        "from the intent examples alone)",
-        f"{tmp_path}/nlu.yml: not used (textrnn learns slot names and intents): 1 entity "
-        "value(s) (synonyms), 1 role(s), 2 metadata entries"]
+        f"{tmp_path}/nlu.yml: skipped 1 synonym, 1 regex, 1 lookup entr(ies) (textrnn keeps "
+        "the intent examples only)",
+        f"{tmp_path}/nlu.yml: left out 1 entity value(s) (synonyms), 1 role(s), 2 metadata "
+        "entries (textrnn keeps intents and slot names)"]
 
 
 def test_rasa_yaml_skips_undashed_lines_and_reads_anchors_and_a_second_file_shape(tmp_path):

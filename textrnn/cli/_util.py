@@ -38,7 +38,7 @@ EngineOption = Annotated[str, typer.Option(
     "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow) or keras.")]
 Format = Annotated[Optional[str], typer.Option(
     "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll, markup "
-    "([text](slot) lines), rasa (Rasa NLU YAML), spans (span JSON lines) (default: by the "
+    "(\\[text](slot) lines), rasa (Rasa NLU YAML), spans (span JSON lines) (default: by the "
     "extension, or sniffed).")]
 SpanAlign = Annotated[str, typer.Option(
     "--span-align", help="Character spans that cut through a token (markup, Rasa, span JSON "

@@ -28,7 +28,7 @@ def predict_cli(
         help="Texts to label; - (or none, with a pipe) reads lines from stdin.")] = None,
     model: ModelOption = Path(DEFAULT_MODEL),
     output_format: Annotated[Optional[str], typer.Option(
-        "--format", "-f", help="table, jsonl, tsv, label, markup (one '[Taipei](destination)' "
+        "--format", "-f", help="table, jsonl, tsv, label, markup (one '\\[Taipei](destination)' "
         "line per input, 'intent<TAB>' first) or rasa (Rasa NLU YAML grouped by intent, least "
         "confident first, for review; reads the whole input before writing, keeping one line "
         "of markup per input; blank lines are left out). Default: table on a terminal, jsonl "

@@ -133,7 +133,7 @@ def unused_warning(source: str, unused: Counter) -> list[str]:
     if not +unused:  # unary plus drops zero counts
         return []
     counts = ", ".join(f"{unused[key]} {UNUSED[key]}" for key in UNUSED if unused[key])
-    return [f"{source}: not used (textrnn learns slot names and intents): {counts}"]
+    return [f"{source}: left out {counts} (textrnn keeps intents and slot names)"]
 
 
 def markup_examples(lines: Iterable[str], source: str, options: ReadOptions,

@@ -275,8 +275,8 @@ class _Reader:
         found = []
         if self.skipped:
             counts = ", ".join(f"{count} {kind}" for kind, count in self.skipped.items())
-            found.append(f"{self.source}: skipped {counts} entr(ies) (textrnn learns from the "
-                         "intent examples alone)")
+            found.append(f"{self.source}: skipped {counts} entr(ies) (textrnn keeps the "
+                         "intent examples only)")
         if self.not_dashed:
             found.append(f"{self.source}: skipped {len(self.not_dashed)} example line(s) not "
                          f"starting with '-', as Rasa does (first: line {self.not_dashed[0]})")
