@@ -381,6 +381,11 @@ def test_convert_names_what_it_cannot_carry_over(tmp_path):
     assert "the spacing of 1 text(s)" in result.output and "the intents" in result.output
     result = run("convert", spaced, "-", "--to", "rasa")
     assert "the order of the examples" in result.output
+    broken = write(tmp_path, "b.yml", "nlu:\n- intent: a\n  examples:\n  - text: |\n      two\n"
+                                      "      lines [x](s)\n")
+    result = run("convert", broken, tmp_path / "b.txt")
+    assert "the line breaks and tabs inside 1 text(s)" in result.output
+    assert (tmp_path / "b.txt").read_text() == "a\ttwo lines [x](s)\n"
     assert run("convert", spaced, tmp_path / "x.unknown").exit_code == 2
     plain = write(tmp_path, "p.csv", "text,label\nhi,greet\n")
     result = run("convert", plain, tmp_path / "p.conll")

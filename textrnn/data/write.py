@@ -63,6 +63,11 @@ def lost(corpus: Corpus, fmt: str) -> list[str]:
         if respaced:
             found.append(f"the spacing of {respaced} text(s) as written ({fmt} holds the "
                          "tokens, joined by spaces)")
+    if fmt in ("markup", "rasa"):
+        broken = sum(any(c.isspace() and c != " " for c in _as_written(e)) for e in examples)
+        if broken:
+            found.append(f"the line breaks and tabs inside {broken} text(s) (written as "
+                         "spaces: one utterance a line)")
     several = sum(len(e.labels or []) > 1 for e in examples)
     if several and fmt in ("markup", "rasa", "spans", "conll"):
         found.append(f"all labels but the first of {several} example(s) ({fmt} holds one "
