@@ -11,6 +11,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from textrnn.data.align import Span
+from textrnn.data.markup import markup_line
+from textrnn.data.rasa import rasa_yaml
+
 err = Console(stderr=True, highlight=False)
 SLOT_STYLES = ("bold cyan", "bold magenta", "bold green", "bold yellow", "bold blue", "bold red")
 
@@ -194,12 +198,18 @@ def _prob(value) -> str:
 
 
 def prediction_line(result: dict, fmt: str) -> str:
-    """One output line for one input line (jsonl, tsv or label)."""
+    """One output line for one input line (jsonl, tsv, label or markup)."""
     if fmt == "jsonl":
         return json.dumps(result, ensure_ascii=False)
     label = result.get("label", result.get("intent"))
     if "labels" in result:
         label = ",".join(result["labels"])
+    if fmt == "markup":
+        if not result["text"].strip():
+            return ""
+        line = markup_line(result["text"], _slot_spans(result))
+        has_label = "label" in result or "intent" in result
+        return f"{'' if label is None else label}\t{line}" if has_label else line
     if fmt == "label":
         return "" if label is None else str(label)
     fields = []
@@ -209,6 +219,35 @@ def prediction_line(result: dict, fmt: str) -> str:
     if "slots" in result:
         fields.append(" ".join(f"{s['slot']}={s['text']}" for s in result["slots"]))
     return "\t".join(field.replace("\t", " ") for field in fields)
+
+
+def _slot_spans(result: dict) -> list[Span]:
+    return [Span(slot["start"], slot["end"], slot["slot"]) for slot in result.get("slots", [])]
+
+
+FALLBACK_INTENT = "nlu_fallback"  # Rasa's name for an intent below the threshold
+
+
+def rasa_item(result: dict) -> tuple[str, float, str]:
+    """(intent, its probability, markup) of one prediction, for `rasa_predictions`."""
+    intent = ("+".join(result["labels"]) if result.get("labels")
+              else result.get("intent", result.get("label")))
+    prob = result.get("intent_prob", result.get("prob"))
+    return (intent or FALLBACK_INTENT, 0.0 if prob is None else prob,
+            markup_line(result["text"], _slot_spans(result)).strip())
+
+
+def rasa_predictions(items: list[tuple[str, float, str]]) -> str:
+    """A Rasa NLU file of predictions for review: grouped by intent, the least confident
+    utterances first (and the groups by their least confident one), the confidence in each
+    example's metadata."""
+    groups: dict[str, list[tuple[float, str]]] = {}
+    for intent, prob, line in items:
+        groups.setdefault(intent, []).append((prob, line))
+    ordered = sorted(groups.items(), key=lambda group: min(prob for prob, _ in group[1]))
+    return rasa_yaml([(intent, [(line, {"confidence": round(prob, 4)})
+                                for prob, line in sorted(rows, key=lambda row: row[0])])
+                      for intent, rows in ordered])
 
 
 def print_info(meta: dict, rows: list[dict], console: Console) -> None:

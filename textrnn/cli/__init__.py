@@ -9,7 +9,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # Importing a command's module registers it; help lists them in this order.
 # isort: off
-from textrnn.cli import train, pretrain, compare, evaluate, predict, info, vectors  # noqa: E402, F401
+from textrnn.cli import (  # noqa: E402, F401
+    train, pretrain, compare, evaluate, predict, convert, info, vectors,
+)
 # isort: on
 from textrnn.cli._util import app  # noqa: E402
 

@@ -37,7 +37,13 @@ Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the 
 EngineOption = Annotated[str, typer.Option(
     "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow) or keras.")]
 Format = Annotated[Optional[str], typer.Option(
-    "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll (default: sniffed).")]
+    "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll, markup "
+    "(\\[text](slot) lines), rasa (Rasa NLU YAML), spans (span JSON lines) (default: by the "
+    "extension, or sniffed).")]
+SpanAlign = Annotated[str, typer.Option(
+    "--span-align", help="Character spans that cut through a token (markup, Rasa, span JSON "
+    "lines): expand to the whole tokens (with a warning), strict (an error) or contract to "
+    "the tokens inside.")]
 
 
 def _version(value: bool):
@@ -122,25 +128,26 @@ def predictor_for(model: Path, meta: dict, engine: str):
 
 
 def read_data(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt,
-              unlabelled: bool = False):
+              unlabelled: bool = False, span_align: str = "expand"):
     from textrnn.data.examples import ReadOptions
     from textrnn.data.read import read_corpus
     from textrnn.report import err
 
     corpus = read_corpus(path, ReadOptions(text_col, label_col, tags_col, label_sep, encoding,
-                                           fmt, unlabelled))
+                                           fmt, unlabelled=unlabelled, span_align=span_align))
     for warning in corpus.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     return corpus
 
 
 def training_data(data, valid, task, text_col, label_col, tags_col, label_sep, encoding, fmt,
-                   stream: bool | None = False):
+                   stream: bool | None = False, span_align: str = "expand"):
     """The training data (a corpus in memory, or Shards to stream), the validation corpus (or
     None) and the task they are read for."""
     from textrnn.data.examples import Corpus, ReadOptions
 
-    options = ReadOptions(text_col, label_col, tags_col, label_sep, encoding, fmt)
+    options = ReadOptions(text_col, label_col, tags_col, label_sep, encoding, fmt,
+                          span_align=span_align)
     if streams(data, stream):
         from textrnn.data.shards import Shards
 
@@ -149,9 +156,10 @@ def training_data(data, valid, task, text_col, label_col, tags_col, label_sep, e
         corpus = shards
         sample = Corpus(data, [first], multilabel=bool(label_sep))
     else:
-        corpus = sample = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
-    valid_corpus = (read_data(valid, text_col, label_col, tags_col, label_sep, encoding, fmt)
-                    if valid else None)
+        corpus = sample = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
+                                    span_align=span_align)
+    valid_corpus = (read_data(valid, text_col, label_col, tags_col, label_sep, encoding, fmt,
+                              span_align=span_align) if valid else None)
     task = task or sample.task
     check_task(task, sample)
     return corpus, valid_corpus, task

@@ -12,6 +12,7 @@ from textrnn.cli._util import (
     Format,
     LabelCol,
     LabelSep,
+    SpanAlign,
     TagsCol,
     TextCol,
     app,
@@ -38,6 +39,7 @@ def compare_cli(
                    ] = None,
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    span_align: SpanAlign = "expand",
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ):
     """Train each encoder with the same data, split and seed; one table to choose from."""
@@ -53,7 +55,8 @@ def compare_cli(
         raise UsageError("compare scores on validation data: give --valid FILE or a "
                          "--valid-split in (0, 1)")
     corpus, valid_corpus, task = training_data(data, valid, task, text_col, label_col,
-                                                tags_col, label_sep, encoding, fmt)
+                                                tags_col, label_sep, encoding, fmt,
+                                                span_align=span_align)
     if encoders is None:
         names = encoders_for(task)
     quiet_tensorflow()

@@ -15,6 +15,7 @@ from textrnn.cli._util import (
     LabelCol,
     LabelSep,
     ModelOption,
+    SpanAlign,
     TagsCol,
     TextCol,
     app,
@@ -37,12 +38,14 @@ def evaluate_cli(
     engine: EngineOption = "auto",
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    span_align: SpanAlign = "expand",
 ):
     """Score a model on labelled DATA: accuracy and F1, or span F1 for slots."""
     from textrnn import bundle, report
 
     meta = bundle.read_meta(model)
-    corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt)
+    corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
+                       span_align=span_align)
     check_task(meta["task"], corpus)
     from textrnn.predict.predictor import evaluate
 

@@ -19,6 +19,7 @@ from textrnn.cli._util import (
 from textrnn.errors import UsageError
 
 READ_AHEAD_BATCHES = 16
+FORMATS = ("table", "jsonl", "tsv", "label", "markup", "rasa")
 
 @app.command("predict")
 @handled
@@ -27,8 +28,11 @@ def predict_cli(
         help="Texts to label; - (or none, with a pipe) reads lines from stdin.")] = None,
     model: ModelOption = Path(DEFAULT_MODEL),
     output_format: Annotated[Optional[str], typer.Option(
-        "--format", "-f", help="table, jsonl, tsv or label (default: table on a terminal, "
-        "jsonl in a pipe).")] = None,
+        "--format", "-f", help="table, jsonl, tsv, label, markup (one '\\[Taipei](destination)' "
+        "line per input, 'intent<TAB>' first) or rasa (Rasa NLU YAML grouped by intent, least "
+        "confident first, for review; reads the whole input before writing, keeping one line "
+        "of markup per input; blank lines are left out). Default: table on a terminal, jsonl "
+        "in a pipe.")] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Read lines from "
                                                        "this file.")] = None,
     output_file: Annotated[Optional[Path], typer.Option("--output", help="Write here.")] = None,
@@ -44,8 +48,8 @@ def predict_cli(
 
     fmt = output_format or ("table" if (output_file is None and sys.stdout.isatty())
                             else "jsonl")
-    if fmt not in ("table", "jsonl", "tsv", "label"):
-        raise UsageError(f"unknown --format '{fmt}' (choose from table, jsonl, tsv, label)")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format '{fmt}' (choose from {', '.join(FORMATS)})")
     if top_k < 1:
         raise UsageError("--top-k must be at least 1")
     from_stdin = texts in (None, [], ["-"])
@@ -53,7 +57,11 @@ def predict_cli(
         raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
     if input_file is not None and not input_file.is_file():
         raise UsageError(f"--input {input_file}: no such file")
-    predictor = predictor_for(model, bundle.read_meta(model), engine)
+    meta = bundle.read_meta(model)
+    if fmt == "rasa" and meta["task"] == "tag":
+        raise UsageError("--format rasa groups examples by intent, and this model predicts "
+                         "slots only (use --format markup)")
+    predictor = predictor_for(model, meta, engine)
     predictor.batch_size = batch_size
     from contextlib import ExitStack
 
@@ -73,10 +81,15 @@ def predict_cli(
         chunk = batch_size * READ_AHEAD_BATCHES
         batches = line_batches(source, chunk) if source is not None else [texts]
         console = Console(file=sink)
+        review = []  # --format rasa: (intent, probability, markup) per input, written at the end
         for batch in batches:
             results = predictor.predict(batch, top_k=top_k, threshold=threshold)
             if fmt == "table":
                 report.print_predictions_table(results, console)
+            elif fmt == "rasa":
+                review += [report.rasa_item(r) for r in results if r["text"].strip()]
             else:
                 sink.write("".join(report.prediction_line(r, fmt) + "\n" for r in results))
             sink.flush()
+        if fmt == "rasa":
+            sink.write(report.rasa_predictions(review))

@@ -15,6 +15,7 @@ from textrnn.cli._util import (
     Format,
     LabelCol,
     LabelSep,
+    SpanAlign,
     TagsCol,
     TextCol,
     app,
@@ -102,6 +103,7 @@ def train_cli(
     lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case")] = True,
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
+    span_align: SpanAlign = "expand",
     stream: Annotated[Optional[bool], typer.Option(
         "--stream/--no-stream", help="Read the training data from disk as training goes, in "
         f"bounded memory (default: for shards, and files over {STREAM_ABOVE_MB} MB).")] = None,
@@ -160,7 +162,8 @@ def train_cli(
             raise UsageError("--tensorboard DIR must be outside --out (which is replaced at "
                              "the end of training)")
     corpus, valid_corpus, task = training_data(data, valid, task, text_col, label_col,
-                                                tags_col, label_sep, encoding, fmt, stream)
+                                                tags_col, label_sep, encoding, fmt, stream,
+                                                span_align)
     from textrnn.data.shards import Shards
 
     if steps_per_epoch is not None and not isinstance(corpus, Shards):

@@ -1,4 +1,5 @@
-"""Reading labelled text: tables (CSV, TSV, JSON lines, Parquet), fastText lines, CoNLL files.
+"""Reading labelled text: tables (CSV, TSV, JSON lines, Parquet), fastText lines, CoNLL files,
+inline markup, Rasa NLU YAML and span JSON lines.
 
 Every problem becomes a `DataError` whose message names the file, the row (counted as a
 spreadsheet shows it: the header is row 1) or line, and the column.
@@ -7,30 +8,44 @@ spreadsheet shows it: the header is row 1) or line, and the column.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import re
 import sys
 from pathlib import Path
 
+from textrnn.data.align import check_mode
 from textrnn.data.conll import read_conll
-from textrnn.data.examples import Corpus, ReadOptions
+from textrnn.data.examples import Corpus, ReadOptions, is_multilabel
 from textrnn.data.fasttext import read_fasttext
+from textrnn.data.markup import markup_examples
 from textrnn.data.plain import read_plain
+from textrnn.data.rasa import rasa_examples
+from textrnn.data.spans import is_spans_record, spans_examples
 from textrnn.data.tables import (
     LABEL_COLUMNS,
     TAG_COLUMNS,
     TEXT_COLUMNS,
     csv_frame,
+    json_objects,
     jsonl_frame,
     parquet_frame,
     read_table,
 )
 from textrnn.errors import DataError
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "conll", "text")
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "conll", "markup", "rasa", "spans",
+           "text")
 SUFFIXES = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".conll": "conll",
-    ".bio": "conll", ".iob": "conll", ".ft": "fasttext",
+    ".bio": "conll", ".iob": "conll", ".ft": "fasttext", ".yml": "rasa", ".yaml": "rasa",
 }
+# `[text](slot` or `[text]{"`: a line of inline slot markup
+_MARKUP = re.compile(rb"\[[^\]\n]+\](\([^)\s]+\)|\{\s*\")")
+# `intent<TAB>a sentence`: a markup line without spans (CoNLL fields hold no spaces)
+_INTENT_LINE = re.compile(rb"[^\s]+\t[^\t]* [^\t]*")
+SNIFF_LINES = 50
 
 
 def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
@@ -39,8 +54,8 @@ def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
     source = "<stdin>" if path == "-" else path
     raw = _read_bytes(path, source)
     fmt = options.format or detect_format(path, raw, source, options.unlabelled)
-    if fmt not in FORMATS:
-        raise DataError(f"{source}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    check_format(fmt, source)
+    check_mode(options.span_align)
     if fmt == "parquet":
         corpus = read_table(parquet_frame(raw, source), source, options, "row", 2)
     else:
@@ -53,6 +68,11 @@ def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
             corpus = read_conll(text, source)
         elif fmt == "jsonl":
             corpus = read_table(jsonl_frame(text, source), source, options, "line", 1)
+        elif fmt in STREAMED:
+            corpus = Corpus(source, [])
+            for example in STREAMED[fmt](io.StringIO(text), source, options, corpus.warnings):
+                corpus.examples.append(example)
+                corpus.multilabel |= is_multilabel(example, options)
         else:
             frame = csv_frame(text, source, "\t" if fmt == "tsv" else ",")
             corpus = read_table(frame, source, options, "row", 2)
@@ -60,6 +80,19 @@ def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
         raise DataError(f"{source}: no examples (the file is empty or has only a header)")
     corpus.sha256 = hashlib.sha256(raw).hexdigest()
     return corpus
+
+
+def check_format(fmt: str, source: str) -> None:
+    if fmt not in FORMATS:
+        raise DataError(f"{source}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+
+
+def _spans(handle, source, options, warnings):
+    return spans_examples(json_objects(handle, source), source, options, warnings)
+
+
+# Formats read from a text stream by one generator, for whole files and for streaming alike.
+STREAMED = {"markup": markup_examples, "rasa": rasa_examples, "spans": _spans}
 
 
 def _read_bytes(path: str, source: str) -> bytes:
@@ -84,17 +117,24 @@ def detect_format(path: str, raw: bytes, source: str, plain: bool = False) -> st
     if b"\x00" in raw[:8192]:
         raise DataError(f"{source}: looks like a binary file, not text data")
     suffix = Path(path).suffix.lower() if path != "-" else ""
+    lines = [line.strip() for line in raw[:65536].splitlines() if line.strip()]
+    first = lines[0] if lines else b""
     if suffix in SUFFIXES:
-        return SUFFIXES[suffix]
-    first = next((line.strip() for line in raw[:65536].splitlines() if line.strip()), b"")
+        return _json_kind(first) if SUFFIXES[suffix] == "jsonl" else SUFFIXES[suffix]
     if first.startswith(b"__label__"):
         return "fasttext"
     if plain:
         return "text"
     if first.startswith(b"{"):
-        return "jsonl"
+        return _json_kind(first)
+    if any(line.startswith(b"nlu:") for line in lines[:SNIFF_LINES]):
+        return "rasa"
     header = first.decode("utf-8", "replace").lower()
     known = (*TEXT_COLUMNS, *LABEL_COLUMNS, *TAG_COLUMNS)
+    is_header = any(name.strip() in known for name in re.split("[,\t]", header))
+    if not is_header and (any(_MARKUP.search(line) for line in lines[:SNIFF_LINES])
+                          or _INTENT_LINE.fullmatch(first)):
+        return "markup"
     if b"\t" in first:
         names = header.split("\t")
         if any(name in known for name in names) or b"\n\n" not in raw.replace(b"\r", b""):
@@ -103,6 +143,14 @@ def detect_format(path: str, raw: bytes, source: str, plain: bool = False) -> st
     if len(first.split()) == 2 and b"\n\n" in raw.replace(b"\r", b"") and "," not in header:
         return "conll"
     return "csv"
+
+
+def _json_kind(first: bytes) -> str:
+    """'spans' when the first JSON line holds span annotations, else 'jsonl' (a table)."""
+    try:
+        return "spans" if is_spans_record(json.loads(first)) else "jsonl"
+    except ValueError:
+        return "jsonl"  # the reader names the line
 
 
 def _decode(raw: bytes, source: str, encoding: str) -> str:

@@ -1,9 +1,10 @@
 """Reading training data row by row, for files too large to hold in memory.
 
 Input may be one file, a glob (`data/part-*.csv`) or a directory of shards. Every format of
-data.py streams: CSV/TSV through the csv module, JSON lines and fastText/CoNLL line by line,
-Parquet by record batches. Rows become the same `Example`s, with the same errors naming the
-file, row and column, as when the whole file is read at once.
+read.py streams: CSV/TSV through the csv module, JSON lines, span JSON lines, markup and
+fastText/CoNLL line by line, Rasa YAML entry by entry, Parquet by record batches. Rows become
+the same `Example`s, with the same errors naming the file, row and column, as when the whole
+file is read at once.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from textrnn.data.align import check_mode
 from textrnn.data.conll import conll_examples
 from textrnn.data.examples import Example, ReadOptions, skipped_warning
 from textrnn.data.fasttext import fasttext_examples
 from textrnn.data.plain import plain_examples
-from textrnn.data.read import SUFFIXES, detect_format
+from textrnn.data.read import STREAMED, SUFFIXES, check_format, detect_format
 from textrnn.data.tables import Columns, json_objects
 from textrnn.errors import DataError
 
@@ -73,6 +75,8 @@ def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iter
     `warnings` at the end of the file, as the whole-file reader does."""
     source = str(path)
     fmt = file_format(path, options)
+    check_format(fmt, source)
+    check_mode(options.span_align)
     if fmt == "parquet":
         yield from _parquet_examples(path, options, warnings)
         return
@@ -87,11 +91,11 @@ def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iter
             elif fmt == "jsonl":
                 yield from _table_examples(_jsonl_records(handle, source), source, options,
                                            "line", warnings)
-            elif fmt in ("csv", "tsv"):
+            elif fmt in STREAMED:
+                yield from STREAMED[fmt](handle, source, options, warnings)
+            else:  # csv, tsv
                 yield from _table_examples(_csv_records(handle, source, fmt), source, options,
                                            "row", warnings)
-            else:
-                raise DataError(f"{source}: format '{fmt}' cannot be streamed")
     except UnicodeDecodeError as error:
         raise DataError(f"{source}: byte 0x{error.object[error.start]:02x} is not valid "
                         f"{options.encoding} (pass --encoding if the file uses another)") from None
