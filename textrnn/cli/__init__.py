@@ -9,7 +9,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # Importing a command's module registers it; help lists them in this order.
 # isort: off
-from textrnn.cli import train, compare, evaluate, predict, info  # noqa: E402, F401
+from textrnn.cli import train, compare, evaluate, predict, info, serve  # noqa: E402, F401
 # isort: on
 from textrnn.cli._util import app  # noqa: E402
 

@@ -68,3 +68,29 @@ def viterbi_batch(emissions, lengths, transitions, start, end, allowed=None) -> 
             path.append(best)
         paths.append(path[::-1])
     return paths
+
+
+def crf_marginals(emissions, transitions, start, end) -> np.ndarray:
+    """``(T, K)`` probability of each tag at each step of ONE unpadded sequence under the CRF
+    (forward-backward in log space); the pad tag gets 0."""
+    e = np.array(emissions, dtype=np.float64)
+    e[:, PAD_TAG] = -np.inf
+    trans = np.asarray(transitions, dtype=np.float64)
+    steps = len(e)
+    alpha = np.empty_like(e)
+    beta = np.zeros_like(e)
+    alpha[0] = np.asarray(start, dtype=np.float64) + e[0]
+    for t in range(1, steps):
+        alpha[t] = _logsumexp(alpha[t - 1][:, None] + trans, axis=0) + e[t]
+    beta[-1] = np.asarray(end, dtype=np.float64)
+    for t in range(steps - 2, -1, -1):
+        beta[t] = _logsumexp(trans + (e[t + 1] + beta[t + 1])[None, :], axis=1)
+    joint = alpha + beta
+    return np.exp(joint - _logsumexp(joint, axis=1)[:, None])
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(x - peak), axis=axis)) + np.squeeze(peak, axis=axis)
