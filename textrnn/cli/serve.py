@@ -3,7 +3,6 @@ engine); the server itself is `textrnn.predict.server`."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import tempfile
@@ -69,7 +68,7 @@ def serve_cli(
                                 batch_wait_ms, queue_size, max_instances, max_body, token,
                                 watch)
     predictor = load_numpy(model)  # a damaged model stops here, with exit code 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    server.configure_logging()
     # uvicorn drains in-flight requests on SIGTERM, then raises the signal again: exit 0 then.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info",

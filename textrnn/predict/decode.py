@@ -71,26 +71,30 @@ def viterbi_batch(emissions, lengths, transitions, start, end, allowed=None) -> 
 
 
 def crf_marginals(emissions, transitions, start, end) -> np.ndarray:
-    """``(T, K)`` probability of each tag at each step of ONE unpadded sequence under the CRF
-    (forward-backward in log space); the pad tag gets 0."""
+    """``(T, K)`` probability of each tag at each step of ONE unpadded sequence under the CRF:
+    forward-backward with every step rescaled to sum 1 (matrix products, no log-sum-exp);
+    the pad tag gets 0."""
     e = np.array(emissions, dtype=np.float64)
     e[:, PAD_TAG] = -np.inf
+    emit = np.exp(e - e.max(axis=1, keepdims=True))
     trans = np.asarray(transitions, dtype=np.float64)
+    step = np.exp(trans - trans.max())
     steps = len(e)
-    alpha = np.empty_like(e)
-    beta = np.zeros_like(e)
-    alpha[0] = np.asarray(start, dtype=np.float64) + e[0]
+    alpha, beta = np.empty_like(emit), np.empty_like(emit)
+    alpha[0] = _unit(_exp_shifted(start) * emit[0])
     for t in range(1, steps):
-        alpha[t] = _logsumexp(alpha[t - 1][:, None] + trans, axis=0) + e[t]
-    beta[-1] = np.asarray(end, dtype=np.float64)
+        alpha[t] = _unit((alpha[t - 1] @ step) * emit[t])
+    beta[-1] = _unit(_exp_shifted(end))
     for t in range(steps - 2, -1, -1):
-        beta[t] = _logsumexp(trans + (e[t + 1] + beta[t + 1])[None, :], axis=1)
-    joint = alpha + beta
-    return np.exp(joint - _logsumexp(joint, axis=1)[:, None])
+        beta[t] = _unit(step @ (emit[t + 1] * beta[t + 1]))
+    joint = alpha * beta
+    return joint / joint.sum(axis=1, keepdims=True)
 
 
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    peak = np.max(x, axis=axis, keepdims=True)
-    peak = np.where(np.isfinite(peak), peak, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.sum(np.exp(x - peak), axis=axis)) + np.squeeze(peak, axis=axis)
+def _exp_shifted(scores) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.exp(scores - scores.max())
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / vector.sum()

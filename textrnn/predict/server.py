@@ -187,7 +187,13 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> Starl
 
 def app_from_env() -> Starlette:
     """The app of one worker process (`--workers N`): the configuration comes in CONFIG_ENV."""
+    configure_logging()
     return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])))
+
+
+def configure_logging() -> None:
+    """The server's messages (reloads, failures) beside uvicorn's, in its format."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
 
 
 def config_env(config: ServeConfig) -> str:
