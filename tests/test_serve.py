@@ -336,3 +336,27 @@ def test_serve_without_the_extra_names_it(sample_model, monkeypatch):
     assert result.exit_code == 2
     assert "pip install 'textrnn[serve]'" in result.output
 
+
+
+def test_the_batcher_answers_what_waits_together_within_its_bounds():
+    from textrnn.predict.batcher import MicroBatcher, Overloaded
+
+    batches = []
+
+    def run(payloads):
+        batches.append(payloads)
+        return [payload * 10 for payload in payloads]
+
+    async def main():
+        batcher = MicroBatcher(run, max_batch=4, wait_seconds=0.05, capacity=6)
+        batcher.start()
+        pending = [asyncio.create_task(batcher.submit(n, 1)) for n in range(6)]
+        await asyncio.sleep(0)  # all six are queued before the worker wakes
+        with pytest.raises(Overloaded):
+            await batcher.submit(99, 1)
+        results = await asyncio.wait_for(asyncio.gather(*pending), 10)
+        await batcher.close()
+        return results
+
+    assert asyncio.run(main()) == [0, 10, 20, 30, 40, 50]
+    assert batches == [[0, 1, 2, 3], [4, 5]]

@@ -144,17 +144,27 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> Starl
         body, content_type = service.telemetry.exposition()
         return Response(body, media_type=content_type)
 
+    async def version(request: Request) -> Response:
+        return JSONResponse({"version": __version__, "minimum_compatible_version": __version__})
+
+    async def current_status(request: Request) -> Response:
+        return JSONResponse(status(service))
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def ready(request: Request) -> Response:
+        loaded = service.slot.current is not None
+        return JSONResponse({"ready": loaded}, status_code=200 if loaded else 503)
+
     routes = [
         Route("/model/parse", parse, methods=["POST"]),
         Route("/v1/models/{name}:predict", predict, methods=["POST"]),
         Route("/model/reload", reload, methods=["POST"]),
-        Route("/version", lambda request: JSONResponse(
-            {"version": __version__, "minimum_compatible_version": __version__})),
-        Route("/status", lambda request: JSONResponse(status(service))),
-        Route("/v2/health/live", lambda request: JSONResponse({"live": True})),
-        Route("/v2/health/ready", lambda request: JSONResponse(
-            {"ready": service.slot.current is not None},
-            status_code=200 if service.slot.current is not None else 503)),
+        Route("/version", version),
+        Route("/status", current_status),
+        Route("/v2/health/live", live),
+        Route("/v2/health/ready", ready),
         Route("/metrics", metrics),
     ]
 
