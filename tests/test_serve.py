@@ -59,16 +59,19 @@ def free_port() -> int:
 
 @contextmanager
 def serving(model: Path, *options: str):
-    """A `textrnn serve` process on a free loopback port: (base URL, process)."""
+    """A `textrnn serve` process on a free loopback port: (base URL, process). Its output goes
+    to a file (a pipe nobody reads could fill and stop it), shown when the server fails."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "textrnn", "serve", "--model", str(model), "--port", str(port),
-         *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = model.parent / f"serve-{port}.log"
+    with open(output, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "textrnn", "serve", "--model", str(model), "--port", str(port),
+             *options], stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, process.stdout.read()
+            assert process.poll() is None, output.read_text()
             assert time.monotonic() < deadline, "the server did not become ready in 60 s"
             try:
                 if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
@@ -80,7 +83,7 @@ def serving(model: Path, *options: str):
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
-        process.stdout.close()
+        print(output.read_text())  # pytest shows it for a failed test
 
 
 @pytest.fixture(scope="module")
