@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 MODEL ?= textrnn-model
 
-.PHONY: install demo test lint bench bench-scale bench-pretrain clean
+.PHONY: install demo test lint bench bench-scale bench-pretrain bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,14 @@ bench-scale: install
 bench-pretrain: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/pretrain.py --out docs/benchmarks.md
+
+SERVE_MODEL ?= /tmp/textrnn-bench-snips
+
+bench-serve: install  # textrnn serve under load beside batch predict (about 5 minutes + training)
+	$(BIN)/pip install --quiet -e '.[serve]'
+	test -d $(SERVE_MODEL) || $(BIN)/textrnn train ../shared/data/snips/train.csv \
+		--valid ../shared/data/snips/dev.csv --out $(SERVE_MODEL) --quiet
+	$(BIN)/python bench/serve.py --model $(SERVE_MODEL) --out $(SERVE_MODEL)-bench.json
 
 clean:
 	rm -rf $(VENV) $(MODEL) build *.egg-info

@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from textrnn.nn.crf import CRF, crf_log_likelihood, crf_loss
-from textrnn.predict.decode import viterbi_batch, viterbi_decode
+from textrnn.predict.decode import crf_marginals, viterbi_batch, viterbi_decode
 
 # ----------------------------------------------------------------------------
 # brute-force references
@@ -140,6 +140,22 @@ def test_viterbi_matches_brute_force(seed):
     got = viterbi_decode(em, trans, start, end)
     assert got == brute_best(em, trans, start, end, range(1, k))
     assert 0 not in got
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_marginals_match_brute_force(seed):
+    """Each tag's probability at each step: the mass of the paths through it (pad excluded)."""
+    rng = np.random.default_rng(200 + seed)
+    k, length = 4, 1 + seed
+    trans, start, end = random_crf(rng, k)
+    em = rng.normal(size=(length, k)) * 3
+    expected = np.zeros((length, k))
+    for path in itertools.product(range(1, k), repeat=length):
+        weight = np.exp(path_score(em, path, trans, start, end))
+        for t, tag in enumerate(path):
+            expected[t, tag] += weight
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(crf_marginals(em, trans, start, end), expected, atol=1e-6)
 
 
 def test_viterbi_respects_allowed_transitions():

@@ -10,7 +10,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # Importing a command's module registers it; help lists them in this order.
 # isort: off
 from textrnn.cli import (  # noqa: E402, F401
-    train, pretrain, compare, evaluate, predict, convert, info, vectors,
+    train, pretrain, compare, evaluate, predict, convert, info, vectors, serve,
 )
 # isort: on
 from textrnn.cli._util import app  # noqa: E402

@@ -68,3 +68,33 @@ def viterbi_batch(emissions, lengths, transitions, start, end, allowed=None) -> 
             path.append(best)
         paths.append(path[::-1])
     return paths
+
+
+def crf_marginals(emissions, transitions, start, end) -> np.ndarray:
+    """``(T, K)`` probability of each tag at each step of ONE unpadded sequence under the CRF:
+    forward-backward with every step rescaled to sum 1 (matrix products, no log-sum-exp);
+    the pad tag gets 0."""
+    e = np.array(emissions, dtype=np.float64)
+    e[:, PAD_TAG] = -np.inf
+    emit = np.exp(e - e.max(axis=1, keepdims=True))
+    trans = np.asarray(transitions, dtype=np.float64)
+    step = np.exp(trans - trans.max())
+    steps = len(e)
+    alpha, beta = np.empty_like(emit), np.empty_like(emit)
+    alpha[0] = _unit(_exp_shifted(start) * emit[0])
+    for t in range(1, steps):
+        alpha[t] = _unit((alpha[t - 1] @ step) * emit[t])
+    beta[-1] = _unit(_exp_shifted(end))
+    for t in range(steps - 2, -1, -1):
+        beta[t] = _unit(step @ (emit[t + 1] * beta[t + 1]))
+    joint = alpha * beta
+    return joint / joint.sum(axis=1, keepdims=True)
+
+
+def _exp_shifted(scores) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.exp(scores - scores.max())
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / vector.sum()

@@ -8,7 +8,7 @@ import numpy as np
 
 from textrnn.errors import UsageError
 from textrnn.metrics import bio_spans
-from textrnn.predict.decode import viterbi_batch
+from textrnn.predict.decode import crf_marginals, viterbi_batch
 from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, bigrams, char_matrix, token_words
 
 # Keras traces a new graph per batch shape: rounding widths up to a multiple of 8 keeps their
@@ -27,6 +27,7 @@ class Analysis:
     truncated: bool
     label_probs: np.ndarray | None = None
     tag_ids: list[int] | None = None
+    tag_scores: np.ndarray | None = None  # (tokens, tags): the tag head's output, unpadded
 
 
 class Predictor:
@@ -107,16 +108,25 @@ class Predictor:
             for item, row in zip(batch, probs):
                 item.label_probs = row
         if "tags" in outputs:
+            scores = np.asarray(outputs["tags"])
             lengths = [len(item.tokens) for item in batch]
-            for item, tag_ids in zip(batch, self._decode_tags(np.asarray(outputs["tags"]),
-                                                              lengths)):
+            for row, (item, tag_ids) in enumerate(zip(batch, self._decode_tags(scores, lengths))):
                 item.tag_ids = tag_ids
+                item.tag_scores = scores[row, : lengths[row]]
 
     def _decode_tags(self, scores: np.ndarray, lengths: list[int]) -> list[list[int]]:
         if self._crf is not None:
             return viterbi_batch(scores, lengths, *self._crf)
         best = (np.argmax(scores[:, :, 1:], axis=-1) + 1).tolist()  # id 0 is padding
         return [row[:length] for row, length in zip(best, lengths)]
+
+    def tag_confidences(self, item: Analysis) -> list[float]:
+        """The probability of each predicted tag: the CRF's marginal, or the softmax's."""
+        if item.tag_ids is None:
+            return []
+        probs = item.tag_scores if self._crf is None else crf_marginals(item.tag_scores,
+                                                                         *self._crf)
+        return [float(probs[step, tag]) for step, tag in enumerate(item.tag_ids)]
 
     def predict(self, texts: list[str], top_k: int = 1, threshold: float | None = None
                 ) -> list[dict]:
