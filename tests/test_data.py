@@ -117,3 +117,11 @@ def test_binary_and_missing_files(tmp_path):
 def test_sample_data_reads(slots_csv):
     corpus = read_corpus(str(slots_csv))
     assert corpus.task == "joint" and len(corpus.examples) >= 200
+
+
+def test_a_column_name_with_a_line_break_is_named_on_one_line(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(b'"\n"')
+    with pytest.raises(DataError) as caught:
+        read_corpus(str(path))
+    assert "\n" not in str(caught.value) and "columns are: \\n)" in str(caught.value)

@@ -90,11 +90,17 @@ def _pick_column(columns: list[str], wanted: str | None, names: tuple[str, ...],
     if wanted is not None:
         if wanted not in columns:
             raise DataError(
-                f"{source}: no column '{wanted}' ({option}); columns are: {', '.join(columns)}"
+                f"{source}: no column '{wanted}' ({option}); columns are: {_listed(columns)}"
             )
         return wanted
     lowered = {column.lower(): column for column in columns}
     return next((lowered[name] for name in names if name in lowered), None)
+
+
+def _listed(columns: list[str]) -> str:
+    """Column names for a one-line message: line breaks and tabs in a name escaped."""
+    return ", ".join(name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+                     for name in columns)
 
 
 def _is_missing(value) -> bool:
@@ -122,7 +128,7 @@ class Columns:
         if text is None:
             raise DataError(
                 f"{source}: no text column (looked for {', '.join(TEXT_COLUMNS)}; columns are: "
-                f"{', '.join(columns)}); name it with --text-col"
+                f"{_listed(columns)}); name it with --text-col"
             )
         if options.unlabelled:
             return cls(text, None, None)
@@ -131,7 +137,7 @@ class Columns:
         if label is None and tags is None:
             raise DataError(
                 f"{source}: no label column (looked for {', '.join(LABEL_COLUMNS)}) and no tags "
-                f"column (looked for {', '.join(TAG_COLUMNS)}); columns are: {', '.join(columns)}"
+                f"column (looked for {', '.join(TAG_COLUMNS)}); columns are: {_listed(columns)}"
             )
         return cls(text, label, tags, options.label_sep)
 
