@@ -166,8 +166,9 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
     joint = spec.task == "joint"
     spec.embedding_dim = spec.embedding_dim or (
         JOINT_RECIPE["embedding_dim"] if joint else DEFAULT_EMBEDDING_DIM)
-    config.batch_size = config.batch_size or min(
-        auto_batch_size(prepared.train_rows), JOINT_RECIPE["batch_size"] if joint else 64)
+    if not config.batch_size:
+        config.batch_size = (auto_batch_size(prepared.train_rows, JOINT_RECIPE["batch_size"])
+                             if joint else auto_batch_size(prepared.train_rows))
     if config.lr_decay is None:
         config.lr_decay = JOINT_RECIPE["lr_decay"] if joint else 1.0
     if config.patience is None:  # frame accuracy is a noisy measure: joint models wait longer

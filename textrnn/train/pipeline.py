@@ -212,8 +212,8 @@ def bucketed(dataset, batch_size: int):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def auto_batch_size(rows: int) -> int:
-    """64 sentences a batch, fewer for small data so that an epoch still makes ~30 updates:
-    on the 248-row sample set, batches of 64 give 4 updates an epoch and early stopping ends
-    training before the slots are learnt."""
-    return int(min(64, max(8, rows // 30)))
+def auto_batch_size(rows: int, largest: int = 64) -> int:
+    """`largest` sentences a batch, fewer for small data so that an epoch still makes ~30
+    updates: on the 248-row sample set, batches of 64 give 4 updates an epoch and early stopping
+    ends training before the slots are learnt."""
+    return int(min(largest, max(8, rows // 30)))
