@@ -128,6 +128,24 @@ def test_training_starts_from_the_pretrained_weights(pretrained_dir, tmp_path, f
     assert all(same) and rows_same if freeze else not any(same) and not rows_same
 
 
+def test_the_pretrained_layers_learn_at_their_own_rate(pretrained_dir, tmp_path):
+    """--pretrained-lr-scale 0.05: the pretrained encoder moves about 20x less from where it
+    started than at the full rate, over the same epoch of the same data."""
+    from textrnn.nn import saving
+
+    data = write_csv(tmp_path / "labelled.csv", ["text", "label"], topic_rows(90, seed=5))
+    _, weights = pretrained.load(pretrained_dir)
+    moved = {}
+    for scale in ("1", "0.05"):
+        out = tmp_path / f"model-{scale}"
+        run("train", data, "--pretrained", pretrained_dir, "--out", out, "--epochs", "1",
+            "--freeze-epochs", "0", "--pretrained-lr-scale", scale, "--quiet")
+        model, _ = saving.load(out)
+        now = model.get_layer("bilstm_1").forward_layer.get_weights()
+        moved[scale] = sum(np.abs(a - b).sum() for a, b in zip(now, weights["forward"]))
+    assert 0 < moved["0.05"] < 0.2 * moved["1"]
+
+
 def test_a_mismatched_encoder_carries_the_embedding_only(pretrained_dir, tmp_path):
     data = write_csv(tmp_path / "labelled.csv", ["text", "label"], topic_rows(60, seed=6))
     result = run("train", data, "--pretrained", pretrained_dir, "--encoder", "cnn",

@@ -63,6 +63,9 @@ def train_cli(
     freeze_epochs: Annotated[int, typer.Option(
         help="With --pretrained: epochs the pretrained layers stay fixed while the rest "
         "learns.")] = 1,
+    pretrained_lr_scale: Annotated[float, typer.Option(
+        help="With --pretrained: the pretrained layers then learn at this times --lr (the "
+        "fresh heads at --lr).")] = 1.0,
     char_features: Annotated[Optional[bool], typer.Option(
         "--char-features/--no-char-features",
         help="A character CNN per token, for rare words and typos (default for slot filling)."
@@ -145,7 +148,8 @@ def train_cli(
                          max_vocab=max_vocab, lowercase=lowercase,
                          save_on_interrupt=save_on_interrupt, embeddings=embeddings,
                          steps_per_epoch=steps_per_epoch, vocab_file=vocab,
-                         pretrained=pretrained, freeze_epochs=freeze_epochs)
+                         pretrained=pretrained, freeze_epochs=freeze_epochs,
+                         pretrained_lr_scale=pretrained_lr_scale)
     from textrnn.train.distributed import cluster_from
 
     cluster = cluster_from(workers, worker_index)

@@ -1,6 +1,7 @@
 """Fine-tuning from a pretrained directory (`textrnn train --pretrained DIR`): check the task
-model fits the pretrained layers, copy them in, and keep them fixed for the first epoch(s)
-while the fresh heads learn.
+model fits the pretrained layers, copy them in, keep them fixed for the first epoch(s) while
+the fresh heads learn, and then let them learn more slowly than the heads (ULMFiT's
+discriminative fine-tuning: lower layers hold more general knowledge).
 
 The vocabularies are merged in prepare.py (the pretrained words first, in their order, then
 the training words they lack), so the pretrained rows keep their ids and new words get the
@@ -8,6 +9,8 @@ fresh rows Keras initialised at the end of the table.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -109,3 +112,38 @@ def freeze_callback(names: list[str], epochs: int):
                 self.frozen = frozen
 
     return FreezePretrained()
+
+
+
+def layerwise_adam(learning_rate, clipnorm: float | None, scaled: list[str], scale: float):
+    """Adam whose updates of the `scaled` layers' variables use `scale` x the learning rate.
+    (Adam's steps do not depend on the size of the gradient: scaling gradients would not do.)"""
+    return _layerwise_adam_class()(learning_rate=learning_rate, clipnorm=clipnorm,
+                                   scaled=scaled, scale=scale)
+
+
+@functools.cache
+def _layerwise_adam_class():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="textrnn")
+    class LayerwiseAdam(keras.optimizers.Adam):
+        def __init__(self, scaled=(), scale=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.scaled = list(scaled)
+            self.scale = float(scale)
+
+        def build(self, variables):
+            super().build(variables)
+            self.scaled_indices = {self._get_variable_index(variable) for variable in variables
+                                   if variable.path.split("/", 1)[0] in self.scaled}
+
+        def update_step(self, gradient, variable, learning_rate):
+            if self._get_variable_index(variable) in self.scaled_indices:
+                learning_rate = learning_rate * self.scale
+            super().update_step(gradient, variable, learning_rate)
+
+        def get_config(self):
+            return {**super().get_config(), "scaled": self.scaled, "scale": self.scale}
+
+    return LayerwiseAdam

@@ -45,9 +45,11 @@ DEFAULT_EMBEDDING_DIM = 128
 DEFAULT_DROPOUT = 0.3
 
 
-def compile_model(model, spec: ModelSpec, config: TrainConfig) -> None:
+def compile_model(model, spec: ModelSpec, config: TrainConfig, pretrained: list[str] = ()
+                  ) -> None:
     """Losses per output and Adam; with `config.lr_decay`, the learning rate is multiplied by
-    it every DECAY_UPDATES updates."""
+    it every DECAY_UPDATES updates; the `pretrained` layers learn at
+    config.pretrained_lr_scale x the rate."""
     import keras
 
     losses, metrics = {}, {}
@@ -73,7 +75,13 @@ def compile_model(model, spec: ModelSpec, config: TrainConfig) -> None:
     if config.lr_decay not in (None, 1):
         learning_rate = keras.optimizers.schedules.ExponentialDecay(
             config.learning_rate, DECAY_UPDATES, config.lr_decay, staircase=True)
-    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=config.clipnorm or None)
+    if pretrained and config.pretrained_lr_scale != 1:
+        from textrnn.train.finetune import layerwise_adam
+
+        optimizer = layerwise_adam(learning_rate, config.clipnorm or None, list(pretrained),
+                                   config.pretrained_lr_scale)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=config.clipnorm or None)
     model.compile(optimizer=optimizer, loss=losses, metrics=metrics)
 
 
@@ -183,6 +191,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
 
         carried = initialise(model, *start, config.pretrained)
         prepared.notes.extend(carried["notes"])
+        compile_model(model, spec, config, carried["layers"])  # their own learning rate
     meta = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,

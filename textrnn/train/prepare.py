@@ -59,6 +59,7 @@ class TrainConfig:
     vocab_file: str | None = None  # a fixed vocabulary, one token per line
     pretrained: str | None = None  # a pretrained directory to start from
     freeze_epochs: int = 1  # epochs the pretrained layers stay fixed
+    pretrained_lr_scale: float = 1.0  # the pretrained layers learn at this x the learning rate
 
     def __post_init__(self):
         if self.class_weight not in (None, "balanced"):
@@ -74,6 +75,8 @@ class TrainConfig:
                              "--embeddings and --vocab")
         if self.freeze_epochs < 0:
             raise UsageError("--freeze-epochs must be 0 or more")
+        if not 0 < self.pretrained_lr_scale <= 1:
+            raise UsageError("--pretrained-lr-scale must be in (0, 1]")
 
 
 @dataclass
