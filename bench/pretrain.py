@@ -33,7 +33,9 @@ into one text file, streamed (`--stream`: one vocabulary pass over every line, t
 `measured`) and the tokens/s the pretrained directory records.
 
 The section goes between `<!-- pretrain:begin -->` and `<!-- pretrain:end -->` in
-docs/benchmarks.md; raw numbers in docs/benchmarks-pretrain.json.
+docs/benchmarks.md; raw numbers in docs/benchmarks-pretrain.json. A run measures the rows of
+--only and keeps the others from the JSON, so rows can be measured in separate runs (side by
+side, too: the write is locked).
 
     .venv/bin/python bench/pretrain.py                               # everything, 3 seeds
     .venv/bin/python bench/pretrain.py --only trec --seeds 13        # one row, one seed
@@ -45,6 +47,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import random
@@ -184,7 +187,8 @@ def one_seed(row: str, seed: int, args, work: Path) -> dict:
     data = row_data(row, seed, work)
     text = write_text(work / f"{row}-{seed}-unlabelled.txt", data["text"])
     pre, vec = pretrained_for(text, seed, data["pretrain"] + epochs, work)
-    result = {"pretrain": json.loads((pre / "pretrain.json").read_text(encoding="utf-8")),
+    result = {"seed": seed,
+              "pretrain": json.loads((pre / "pretrain.json").read_text(encoding="utf-8")),
               "pretrained_dir": pre.name, "unlabelled_sentences": len(data["text"])}
     extra = {"scratch": [], "pretrained": ["--pretrained", pre], "skipgram": ["--embeddings", vec]}
     for condition in CONDITIONS:
@@ -229,26 +233,28 @@ def summary(runs: list[dict], condition: str, metric: str) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def render(results: dict, info: dict) -> str:
+def render(parts: dict) -> str:
+    """The section from every part measured so far (a row, or "throughput"), each with the
+    run that measured it."""
     lines = [BEGIN, "## Pretraining on the task's own text (`bench/pretrain.py`)", "",
-             f"- Date: {info['date']}; seeds {', '.join(map(str, info['seeds']))}; "
-             f"{info['minutes']} min; machine: {info['machine']['cpu']}, "
-             f"{info['machine']['cores']} cores, load average at start "
-             f"{', '.join(f'{load:.2f}' for load in info['machine']['loadavg'] or [])}",
-             f"- Command: `{info['command']}`", "",
-             "| data | measure | scratch | --pretrained | skip-gram --embeddings | goal |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for row in ROWS:
-        runs = results.get("rows", {}).get(row)
-        if not runs:
-            continue
+             "Runs (each row comes from one run; machine, and its load average at the start):", ""]
+    for name, part in parts.items():
+        info = part["info"]
+        lines.append(f"- {name}: {info['date']}, seeds {', '.join(map(str, info['seeds']))}, "
+                     f"{info['minutes']} min, {info['machine']['cpu']} {info['machine']['cores']}"
+                     f" cores, load {', '.join(f'{x:.2f}' for x in info['machine']['loadavg'])}"
+                     f"; `{info['command']}`")
+    lines += ["", "| data | measure | scratch | --pretrained | skip-gram --embeddings | goal |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for row in (name for name in ROWS if name in parts):
+        runs = parts[row]["results"]
         if "error" in runs[-1]:
             lines.append(f"| {row} | failed: {runs[-1]['error'].splitlines()[0]} | | | | |")
             continue
         for metric in METRICS[row]:
             cells = [summary(runs, condition, metric) for condition in CONDITIONS]
             lines.append(f"| {row} | {metric} | {' | '.join(cells)} | {GOALS[row]} |")
-    done = results.get("throughput")
+    done = parts.get("throughput", {}).get("results")
     if done and "error" not in done:
         lines += ["", f"Pretraining throughput, {done['sentences']:,} sentences streamed from "
                   f"disk ({done['bytes'] / 2**20:.0f} MiB, vocabulary {done['vocabulary']:,}, "
@@ -260,11 +266,21 @@ def render(results: dict, info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(results: dict, info: dict, doc: Path) -> None:
-    replace_section(doc, BEGIN, END, render(results, info))
-    doc.with_name("benchmarks-pretrain.json").write_text(
-        json.dumps({"info": info, "results": results}, indent=1, ensure_ascii=False) + "\n",
-        encoding="utf-8")
+def write_outputs(measured_now: dict, doc: Path) -> None:
+    """Merge the parts measured now into the JSON beside `doc` (kept parts: rows this run did
+    not measure) and rewrite the section; under a lock, for runs of different rows side by
+    side."""
+    raw = doc.with_name("benchmarks-pretrain.json")
+    with open(doc.with_name(".benchmarks-pretrain.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        parts = {}
+        if raw.exists():
+            parts = json.loads(raw.read_text(encoding="utf-8")).get("parts", {})
+        parts.update(measured_now)
+        parts = {name: parts[name] for name in (*ROWS, "throughput") if name in parts}
+        replace_section(doc, BEGIN, END, render(parts))
+        raw.write_text(json.dumps({"parts": parts}, indent=1, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
 
 
 def main(argv=None) -> int:
@@ -284,18 +300,22 @@ def main(argv=None) -> int:
             "seeds": seeds, "machine": machine(), "versions": versions(),
             "command": " ".join(["bench/pretrain.py", *(argv or sys.argv[1:])])}
     started = time.perf_counter()
-    results: dict = {"rows": {}}
+    results: dict = {}
     failed = False
     for row in (name for name in ROWS if name in only):
-        results["rows"][row] = []
+        results[row] = []
         for seed in seeds:
             try:
-                results["rows"][row].append(one_seed(row, seed, args, work))
+                results[row].append(one_seed(row, seed, args, work))
             except BenchError as error:
                 log(f"{row} seed {seed} failed: {error}")
-                results["rows"][row].append({"seed": seed, "error": str(error)})
+                results[row].append({"seed": seed, "error": str(error)})
                 failed = True
                 break
+            finally:  # every seed is written as it ends: a long run stopped keeps its seeds
+                done = {**info, "seeds": [run["seed"] for run in results[row]],
+                        "minutes": round((time.perf_counter() - started) / 60, 1)}
+                write_outputs({row: {"info": done, "results": results[row]}}, Path(args.out))
     if "throughput" in only:
         try:
             results["throughput"] = throughput(args, work)
@@ -303,7 +323,8 @@ def main(argv=None) -> int:
             results["throughput"] = {"error": str(error)}
             failed = True
     info["minutes"] = round((time.perf_counter() - started) / 60, 1)
-    write_outputs(results, info, Path(args.out))
+    write_outputs({name: {"info": info, "results": value} for name, value in results.items()},
+                  Path(args.out))
     log(f"wrote {args.out} ({info['minutes']} min)")
     return 1 if failed else 0
 
