@@ -146,6 +146,22 @@ def test_the_pretrained_layers_learn_at_their_own_rate(pretrained_dir, tmp_path)
     assert 0 < moved["0.05"] < 0.2 * moved["1"]
 
 
+def test_the_warm_up_ramps_the_rate_then_hands_over_to_the_decay():
+    import keras
+
+    from textrnn.train.schedules import with_warmup
+
+    decay = keras.optimizers.schedules.ExponentialDecay(1e-3, 400, 0.5, staircase=True)
+    rate = with_warmup(decay, 100)
+    assert with_warmup(1e-3, 0) == 1e-3
+    assert float(rate(0)) == pytest.approx(1e-5)
+    assert float(rate(49)) == pytest.approx(5e-4)
+    assert float(rate(99)) == float(rate(399)) == pytest.approx(1e-3)
+    assert float(rate(400)) == pytest.approx(5e-4)
+    again = type(rate).from_config(rate.get_config())  # as a checkpoint's optimizer holds it
+    assert float(again(450)) == pytest.approx(5e-4)
+
+
 def test_a_mismatched_encoder_carries_the_embedding_only(pretrained_dir, tmp_path):
     data = write_csv(tmp_path / "labelled.csv", ["text", "label"], topic_rows(60, seed=6))
     result = run("train", data, "--pretrained", pretrained_dir, "--encoder", "cnn",

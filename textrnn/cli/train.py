@@ -94,6 +94,8 @@ def train_cli(
     lr_decay: Annotated[Optional[float], typer.Option(
         "--lr-decay", help="Multiply the learning rate by this every 400 updates (default 1; "
         "0.92 for joint models).")] = None,
+    warmup: Annotated[int, typer.Option(
+        help="Updates over which the learning rate first rises linearly from 0 to --lr.")] = 0,
     clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
     patience: Annotated[Optional[int], typer.Option(
         help="Epochs without improvement before stopping (default 4; 8 for joint models).")
@@ -143,7 +145,8 @@ def train_cli(
     from textrnn.train.prepare import TrainConfig
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, lr_decay=lr_decay,
-                         clipnorm=clipnorm, patience=patience, valid_split=valid_split,
+                         warmup=warmup, clipnorm=clipnorm, patience=patience,
+                         valid_split=valid_split,
                          seed=seed, class_weight=class_weight, min_count=min_count,
                          max_vocab=max_vocab, lowercase=lowercase,
                          save_on_interrupt=save_on_interrupt, embeddings=embeddings,

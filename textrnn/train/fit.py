@@ -32,6 +32,7 @@ from textrnn.train.prepare import (
     sample_texts,
     streamed_sentences,
 )
+from textrnn.train.schedules import with_warmup
 
 # Joint intent + slot models train with their own recipe: chosen on SNIPS dev, one lever at a
 # time (docs/benchmarks.md, "Joint models: what each lever gave").
@@ -48,8 +49,8 @@ DEFAULT_DROPOUT = 0.3
 def compile_model(model, spec: ModelSpec, config: TrainConfig, pretrained: list[str] = ()
                   ) -> None:
     """Losses per output and Adam; with `config.lr_decay`, the learning rate is multiplied by
-    it every DECAY_UPDATES updates; the `pretrained` layers learn at
-    config.pretrained_lr_scale x the rate."""
+    it every DECAY_UPDATES updates, after `config.warmup` updates of linear warm-up; the
+    `pretrained` layers learn at config.pretrained_lr_scale x the rate."""
     import keras
 
     losses, metrics = {}, {}
@@ -75,6 +76,7 @@ def compile_model(model, spec: ModelSpec, config: TrainConfig, pretrained: list[
     if config.lr_decay not in (None, 1):
         learning_rate = keras.optimizers.schedules.ExponentialDecay(
             config.learning_rate, DECAY_UPDATES, config.lr_decay, staircase=True)
+    learning_rate = with_warmup(learning_rate, config.warmup)
     if pretrained and config.pretrained_lr_scale != 1:
         from textrnn.train.finetune import layerwise_adam
 

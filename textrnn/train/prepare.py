@@ -45,6 +45,7 @@ class TrainConfig:
     # The learning rate is multiplied by this every fit.DECAY_UPDATES updates (None: the
     # task's default).
     lr_decay: float | None = None
+    warmup: int = 0  # updates of linear learning-rate warm-up first
     clipnorm: float = 1.0
     patience: int | None = None  # None: the task's default
     valid_split: float = 0.1
@@ -68,6 +69,8 @@ class TrainConfig:
             raise UsageError("--valid-split must be in [0, 1)")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise UsageError("--lr-decay must be in (0, 1]")
+        if self.warmup < 0:
+            raise UsageError("--warmup must be 0 or more updates")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise UsageError("--steps-per-epoch must be positive")
         if self.pretrained and (self.embeddings or self.vocab_file):
