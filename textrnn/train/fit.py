@@ -193,7 +193,8 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
 
         carried = initialise(model, *start, config.pretrained)
         prepared.notes.extend(carried["notes"])
-        compile_model(model, spec, config, carried["layers"])  # their own learning rate
+        if config.pretrained_lr_scale != 1:  # the optimizer must know the pretrained layers
+            compile_model(model, spec, config, carried["layers"])
     meta = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,
