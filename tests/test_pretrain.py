@@ -146,6 +146,21 @@ def test_the_pretrained_layers_learn_at_their_own_rate(pretrained_dir, tmp_path)
     assert 0 < moved["0.05"] < 0.2 * moved["1"]
 
 
+def test_with_bigrams_the_forward_model_predicts_the_word_after_next():
+    """The bigram vector at a position holds its right neighbour: the next word would be an
+    input of the forward model, not something it predicts."""
+    import tensorflow as tf
+
+    from textrnn.train.pretrain import language_model_targets
+
+    tokens = tf.constant([5, 6, 7, 8])
+    _, words = language_model_targets({"tokens": tokens})
+    assert words["next"].numpy().tolist() == [6, 7, 8, 0]
+    _, pairs = language_model_targets({"tokens": tokens, "bigrams": tf.constant([1, 2, 3, 4])})
+    assert pairs["next"].numpy().tolist() == [7, 8, 0, 0]
+    assert pairs["previous"].numpy().tolist() == words["previous"].numpy().tolist() == [0, 5, 6, 7]
+
+
 def test_the_warm_up_ramps_the_rate_then_hands_over_to_the_decay():
     import keras
 

@@ -91,7 +91,7 @@ class LanguageModel(keras.Model):
         for direction, state, target in zip(DIRECTIONS, states,
                                             (targets["next"], targets["previous"])):
             total, count = self._cross_entropy(state, target, training and self.sampled > 0)
-            count = tf.maximum(count, 1.0)  # both directions predict as many words
+            count = tf.maximum(count, 1.0)
             self.trackers[f"{direction}_loss"].update_state(total / count, sample_weight=count)
             means.append(total / count)
         loss = (means[0] + means[1]) / 2

@@ -124,14 +124,20 @@ def language_model_targets(parts: dict, rare=None, seed: int = 0):
     """(inputs, targets) of one sentence: each word's next and previous word, 0 (nothing to
     predict) past either end. With `rare` (training), a word seen once is the unknown word
     half of the time, as input and as target alike: so the models learn how likely an unseen
-    word is, which the held-out text's unseen words need for a fair perplexity."""
+    word is, which the held-out text's unseen words need for a fair perplexity.
+
+    With bigram features the forward model predicts the word after next: the bigram vector at
+    a position is that of the word and its right neighbour, so the next word is already among
+    its inputs (and would be copied, not predicted)."""
     import tensorflow as tf
 
     tokens = parts["tokens"] if rare is None else drop_rare(parts["tokens"], rare, seed)
     inputs = {name: parts[name] for name in ("chars", "bigrams") if name in parts}
     inputs["tokens"] = tokens
+    ahead = 2 if "bigrams" in parts else 1
     nothing = tf.zeros([1], tokens.dtype)
-    return inputs, {"next": tf.concat([tokens[1:], nothing], 0),
+    return inputs, {"next": tf.concat([tokens[ahead:], tf.zeros([ahead], tokens.dtype)], 0)
+                    [: tf.shape(tokens)[0]],
                     "previous": tf.concat([nothing, tokens[:-1]], 0)}
 
 
