@@ -34,6 +34,7 @@ bench-scale: install
 bench-pretrain: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/pretrain.py --out docs/benchmarks.md
+	$(BIN)/python bench/finetune_levers.py --out docs/benchmarks.md
 
 SERVE_MODEL ?= /tmp/textrnn-bench-snips
 

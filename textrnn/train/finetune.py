@@ -114,7 +114,6 @@ def freeze_callback(names: list[str], epochs: int):
     return FreezePretrained()
 
 
-
 def layerwise_adam(learning_rate, clipnorm: float | None, scaled: list[str], scale: float):
     """Adam whose updates of the `scaled` layers' variables use `scale` x the learning rate.
     (Adam's steps do not depend on the size of the gradient: scaling gradients would not do.)"""
