@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import ROOT, BenchError, log, machine, run_json, textrnn_exe  # noqa: E402
-from pretrain import TIMEOUT, pretrained_for, row_data, write_text  # noqa: E402
+from pretrain import METRICS, TIMEOUT, pretrained_for, row_data, write_text  # noqa: E402
 from scale import replace_section  # noqa: E402
 
 BEGIN, END = "<!-- pretrain-levers:begin -->", "<!-- pretrain-levers:end -->"
-ROWS = {"snips-500": ("slot_f1", "intent_accuracy", "frame_accuracy"), "trec": ("accuracy",)}
+ROWS = {row: METRICS[row] for row in ("snips-500", "trec")}
 # (row label, train options, from the pretrained directory?)
 LEVERS = (("from scratch (no `--pretrained`)", [], False),
           ("from scratch, `--epochs 120`", ["--epochs", "120"], False),
