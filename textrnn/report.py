@@ -340,10 +340,6 @@ def print_compare(rows: list[dict], console: Console, kept=None) -> None:
         console.print(f"* best; kept in {kept}")
 
 
-def write_json(data, path: str | None = None) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=1)
-    if path:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    else:
-        sys.stdout.write(text + "\n")
+def write_json(data, stream=None) -> None:
+    """Indented JSON to `stream` (stdout by default)."""
+    (stream or sys.stdout).write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")

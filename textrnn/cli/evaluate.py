@@ -24,6 +24,7 @@ from textrnn.cli._util import (
     predictor_for,
     read_data,
 )
+from textrnn.files import atomic_output, check_output
 
 
 @app.command("eval")
@@ -43,6 +44,8 @@ def evaluate_cli(
     """Score a model on labelled DATA: accuracy and F1, or span F1 for slots."""
     from textrnn import bundle, report
 
+    if output:
+        check_output(output, (data,), "--output")
     meta = bundle.read_meta(model)
     corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
                        span_align=span_align)
@@ -51,7 +54,8 @@ def evaluate_cli(
 
     result = evaluate(predictor_for(model, meta, engine), corpus.examples, errors)
     if output:
-        report.write_json(result, str(output))
+        with atomic_output(output, inputs=(data,), option="--output") as handle:
+            report.write_json(result, handle)
     if json_out:
         report.write_json(result)
     else:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from textrnn.errors import DataError
+from textrnn.files import atomic_output
 from textrnn.text import OOV, PAD
 
 __all__ = ["EmbeddingMatrix", "load_vectors", "write_vec"]
@@ -140,18 +141,13 @@ def write_vec(path: str, words: list[str], matrix: np.ndarray) -> int:
     per line), skipping the padding and unknown-word rows; returns the number of words. The
     file is written under a temporary name and renamed, so a failure leaves no partial file."""
     rows = [(word, vector) for word, vector in zip(words, matrix) if word not in (PAD, OOV)]
-    temporary = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+        with atomic_output(path, option="--out") as handle:
             handle.write(f"{len(rows)} {matrix.shape[1]}\n")
             for word, vector in rows:
                 handle.write(word + " " + " ".join(f"{value:.5g}" for value in vector) + "\n")
-        os.replace(temporary, path)
     except OSError as error:
         raise DataError(f"{path}: cannot write ({_reason(error)})") from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return len(rows)
 
 
