@@ -115,6 +115,9 @@ def print_eval(report: dict, console: Console) -> None:
         if key in report:
             summary.add_row(key, percent(report[key]))
     console.print(summary)
+    if report.get("by_value"):
+        console.print(_prf_table("slot values seen / never seen in training",
+                                 report["by_value"]))
     per_class = report.get("per_class") or report.get("intent", {}).get("per_class")
     if per_class:
         console.print(_prf_table("per class", per_class))
@@ -152,7 +155,10 @@ def _confusion_table(confusion: dict) -> Table:
 
 
 def _error_line(error: dict) -> str:
-    return (f"[red]✗[/] {error['text']}\n    gold: {error['gold']}\n    pred: {error['pred']}")
+    unseen = (f"\n    unseen values: {'; '.join(error['unseen'])}" if error.get("unseen")
+              else "")
+    return (f"[red]✗[/] {error['text']}\n    gold: {error['gold']}\n    pred: {error['pred']}"
+            + unseen)
 
 
 def highlighted(result: dict) -> Text:

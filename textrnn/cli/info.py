@@ -48,8 +48,10 @@ def info_cli(
     keras_model, meta = saving.load(model)
     rows = layer_table(keras_model)
     if json_out:
-        slim = {key: value for key, value in meta.items() if key != "vocab"}
-        report.write_json({**slim, "vocab_size": len(meta["vocab"]), "layers": rows})
+        slim = {key: value for key, value in meta.items() if key not in ("vocab", "slot_values")}
+        values = {kind: len(found) for kind, found in (meta.get("slot_values") or {}).items()}
+        report.write_json({**slim, "vocab_size": len(meta["vocab"]),
+                           "slot_values": values or None, "layers": rows})
     else:
         from rich.console import Console
 

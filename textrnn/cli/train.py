@@ -86,6 +86,13 @@ def train_cli(
         "--token-intent/--no-token-intent",
         help="Joint models: an intent per token, averaged for the sentence and read by the "
         "tag head (default for joint models).")] = None,
+    slot_substitution: Annotated[Optional[float], typer.Option(
+        help="Slot filling: the probability that a slot's value is replaced, in an epoch, by "
+        "another value of its type from the training data, so the model learns to find "
+        "values from context (default 0).")] = None,
+    slot_unknown: Annotated[Optional[float], typer.Option(
+        help="Slot filling: the probability that a slot's words read as the unknown word in "
+        "an epoch (their characters still count) (default 0).")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
     batch_size: Annotated[Optional[int], typer.Option(
         help="Sentences per batch (default 64, 32 for joint models; fewer for small data).")
@@ -152,7 +159,8 @@ def train_cli(
                          save_on_interrupt=save_on_interrupt, embeddings=embeddings,
                          steps_per_epoch=steps_per_epoch, vocab_file=vocab,
                          pretrained=pretrained, freeze_epochs=freeze_epochs,
-                         pretrained_lr_scale=pretrained_lr_scale)
+                         pretrained_lr_scale=pretrained_lr_scale,
+                         slot_substitution=slot_substitution, slot_unknown=slot_unknown)
     from textrnn.train.distributed import cluster_from
 
     cluster = cluster_from(workers, worker_index)

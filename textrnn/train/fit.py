@@ -21,7 +21,15 @@ from textrnn.data.examples import Corpus
 from textrnn.data.shards import Shards, fingerprint
 from textrnn.errors import UsageError
 from textrnn.nn.factory import ENCODERS, ModelSpec, check_spec
-from textrnn.train.pipeline import Encoded, Layout, auto_batch_size, in_memory, streamed
+from textrnn.train.augment import SlotNoise, noisy_sentences
+from textrnn.train.pipeline import (
+    Encoded,
+    Layout,
+    auto_batch_size,
+    in_memory,
+    steps_for,
+    streamed,
+)
 from textrnn.train.prepare import (
     Prepared,
     TrainConfig,
@@ -30,6 +38,7 @@ from textrnn.train.prepare import (
     prepare,
     prepare_streamed,
     sample_texts,
+    sentence_parts,
     streamed_sentences,
 )
 from textrnn.train.schedules import with_warmup
@@ -207,6 +216,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         "bigrams": prepared.bigrams.tokens if prepared.bigrams else None,
         "labels": prepared.labels,
         "tags": prepared.tags,
+        "slot_values": prepared.slot_values or None,
         "model": spec.to_json(),
         "training": {},
         "data": source,
@@ -220,26 +230,45 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
 
 def training_data(prepared: Prepared, data: Corpus | Shards, spec: ModelSpec,
                   config: TrainConfig, worker: int = 0, workers: int = 1):
-    """The batches to fit on and the number of batches an epoch takes."""
+    """The batches to fit on, the number of batches an epoch takes, and whether the batches
+    are endless (streamed, or rebuilt every epoch with slot noise: fit needs the step count)."""
     weights = (class_weights(prepared.label_counts, prepared.labels)
                if config.class_weight == "balanced" else None)
     rare = np.zeros(len(prepared.vocab), dtype=bool)
     rare[2:] = [prepared.token_counts[token] <= 1 for token in prepared.vocab.tokens[2:]]
+    layout = Layout(chars=prepared.chars is not None, bigrams=prepared.bigrams is not None,
+                    tags=bool(prepared.tags),
+                    labels=len(prepared.labels), multilabel=prepared.multilabel,
+                    weights=weights is not None)
+    noise = slot_noise(prepared, config)
+    if prepared.train is not None and noise is not None:
+        tokenized = prepared.tokenized[worker::workers]
+        sentences = noisy_sentences(
+            tokenized, prepared.train_examples[worker::workers],
+            lambda tokens, tags, example: sentence_parts(prepared, tokens, tags, example,
+                                                         spec.task),
+            noise, config.seed + worker)
+        steps = steps_for(prepared.train, config.batch_size)
+        return streamed(sentences, layout, spec, config.batch_size, config.seed, rare), steps, True
     if prepared.train is not None:
         train = prepared.train
         if workers > 1:  # each worker its share of the rows
             train = Encoded(*(None if part is None else part[worker::workers]
                               for part in (getattr(train, f.name) for f in fields(train))))
-        return in_memory(train, spec, config.batch_size, True, config.seed,
-                         weights[train.labels] if weights is not None else None, rare)
-    layout = Layout(chars=prepared.chars is not None, bigrams=prepared.bigrams is not None,
-                    tags=bool(prepared.tags),
-                    labels=len(prepared.labels), multilabel=prepared.multilabel,
-                    weights=weights is not None)
+        dataset, steps = in_memory(train, spec, config.batch_size, True, config.seed,
+                                   weights[train.labels] if weights is not None else None, rare)
+        return dataset, steps, False
     sentences = streamed_sentences(prepared, data, spec.task, config.seed, weights, worker,
                                    workers)
     return (streamed(sentences, layout, spec, config.batch_size, config.seed, rare),
-            steps_per_epoch(prepared, config))
+            steps_per_epoch(prepared, config), True)
+
+
+def slot_noise(prepared: Prepared, config: TrainConfig) -> SlotNoise | None:
+    """The slot noise training uses (None: none, or no slots to noise)."""
+    noise = SlotNoise.from_values(config.slot_substitution or 0.0, config.slot_unknown or 0.0,
+                                  prepared.slot_values)
+    return noise if noise.active and prepared.slot_values else None
 
 
 def steps_per_epoch(prepared: Prepared, config: TrainConfig) -> int:
@@ -253,7 +282,7 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
     """model.fit with the callbacks we rely on; returns the training figures for textrnn.json."""
     from textrnn.train import checkpoint
 
-    train_data, steps = training_data(prepared, data, spec, config)
+    train_data, steps, endless = training_data(prepared, data, spec, config)
     identity = checkpoint.run_identity(meta["data"]["sha256"],
                                        valid_corpus.sha256 if valid_corpus else None, spec, config)
     state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
@@ -275,7 +304,7 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
     interrupted = False
     try:
         model.fit(train_data, epochs=config.epochs, initial_epoch=state.get("epoch", 0),
-                  steps_per_epoch=steps if prepared.train is None else None,
+                  steps_per_epoch=steps if endless else None,
                   callbacks=callbacks, verbose=0)
     except KeyboardInterrupt:
         if progress is not None:
@@ -317,7 +346,7 @@ def _fit_distributed(strategy, cluster, model, local, meta, prepared, data, spec
     steps = steps_per_epoch(prepared, config)
 
     def datasets(worker: int, count: int):
-        dataset, _ = training_data(prepared, data, spec, per_worker, worker, count)
+        dataset, _, _ = training_data(prepared, data, spec, per_worker, worker, count)
         return dataset.repeat()
 
     callbacks, _ = _validation_callbacks(meta, prepared, config)
