@@ -279,6 +279,10 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
     if training:
         head.add_row("trained", f"{training.get('epochs_run')} epochs on "
                      f"{training.get('train_rows')} rows in {training.get('seconds')} s")
+        for origin in ("given", "defaults"):
+            if training.get(origin):
+                head.add_row(f"options ({origin})", ", ".join(
+                    f"{name} {value}" for name, value in training[origin].items()))
     for key, value in _headline(meta.get("metrics", {})).items():
         head.add_row(f"valid {key}", value)
     console.print(head)

@@ -93,7 +93,9 @@ def train_cli(
     slot_unknown: Annotated[Optional[float], typer.Option(
         help="Slot filling: the probability that a slot's words read as the unknown word in "
         "an epoch (their characters still count) (default 0).")] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Maximum epochs (default 200: early stopping on the validation score ends "
+        "training long before).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         help="Sentences per batch (default 64, 32 for joint models; fewer for small data).")
     ] = None,
@@ -188,7 +190,7 @@ def train_cli(
     from textrnn.nn import saving
     from textrnn.predict.predictor import Predictor, evaluate
     from textrnn.train import checkpoint
-    from textrnn.train.fit import default_encoder, default_spec
+    from textrnn.train.defaults import default_encoder, resolve_spec
     from textrnn.train.fit import train as fit
 
     if pretrained is not None:  # what lets the pretrained layers carry over, unless given
@@ -202,18 +204,18 @@ def train_cli(
         bigrams = defaults["bigrams"] if bigrams is None else bigrams
     if encoder is None:  # a recurrent-only option keeps the recurrent default
         encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
-    spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
-                        embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
-                        freeze_embeddings=freeze_embeddings, char_features=char_features,
-                        bigrams=bigrams, bigram_dropout=bigram_dropout,
-                        token_intent=token_intent)
+    spec, defaulted = resolve_spec(
+        task, encoder, vectors_given=embeddings is not None, bidirectional=bidirectional,
+        layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout, crf=crf,
+        freeze_embeddings=freeze_embeddings, char_features=char_features, bigrams=bigrams,
+        bigram_dropout=bigram_dropout, token_intent=token_intent)
     progress = None if quiet else report.TrainingProgress()
     checkpoints = checkpoint.directory_for(out) if cluster is None else None
     try:
         model, meta, valid_examples = fit(
             corpus, valid_corpus, spec, config, progress, checkpoints, resume,
             [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [],
-            cluster, worker_timeout)
+            cluster, worker_timeout, defaulted)
     except KeyboardInterrupt:
         fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
     if valid_examples:

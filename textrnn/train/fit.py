@@ -20,12 +20,12 @@ from textrnn.bundle import FORMAT_VERSION
 from textrnn.data.examples import Corpus
 from textrnn.data.shards import Shards, fingerprint
 from textrnn.errors import UsageError
-from textrnn.nn.factory import ENCODERS, ModelSpec, check_spec
+from textrnn.nn.factory import ModelSpec, check_spec
 from textrnn.train.augment import SlotNoise, noisy_sentences
+from textrnn.train.defaults import RESOLVED, resolve_config
 from textrnn.train.pipeline import (
     Encoded,
     Layout,
-    auto_batch_size,
     in_memory,
     steps_for,
     streamed,
@@ -43,16 +43,9 @@ from textrnn.train.prepare import (
 )
 from textrnn.train.schedules import with_warmup
 
-# Joint intent + slot models train with their own recipe: chosen on SNIPS dev, one lever at a
-# time (docs/benchmarks.md, "Joint models: what each lever gave").
-JOINT_RECIPE = {"embedding_dim": 64, "dropout": 0.4, "batch_size": 32, "lr_decay": 0.92,
-                "patience": 8}
-DEFAULT_PATIENCE = 4
 # --lr-decay counts updates, not epochs, so that small data (few updates an epoch) is not
 # starved of learning rate: 400 updates are one epoch of SNIPS in batches of 32.
 DECAY_UPDATES = 400
-DEFAULT_EMBEDDING_DIM = 128
-DEFAULT_DROPOUT = 0.3
 
 
 def compile_model(model, spec: ModelSpec, config: TrainConfig, pretrained: list[str] = ()
@@ -108,8 +101,12 @@ def set_seeds(seed: int) -> None:
 def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
           config: TrainConfig, progress=None, checkpoint_dir: Path | None = None,
           resume: bool = False, extra_callbacks: list = (), cluster=None,
-          worker_timeout: float = 300):
+          worker_timeout: float = 300, defaulted: list[str] = ()):
     """Fit a model; returns (keras model, metadata dict for textrnn.json, validation examples).
+
+    `spec` and `config` come from train/defaults.py: options of `config` left as None take the
+    task's defaults here, once the training rows are counted; `defaulted` names the spec's
+    options that were defaults, recorded beside the configuration's.
 
     `data` is a corpus in memory, or Shards streamed from files as training goes.
     `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
@@ -146,17 +143,28 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
         source = {"source": data.source, "sha256": data.sha256, "rows": len(data.examples)}
     if config.class_weight and (spec.task != "classify" or prepared.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
+    defaulted = sorted({*defaulted, *resolve_config(config, spec.task, prepared.train_rows)})
     model, meta = _build(prepared, spec, config, source, strategy, start)
     if strategy is None:
         meta["training"] = _fit(model, meta, prepared, data, valid_corpus, spec, config,
                                 progress, checkpoint_dir, resume, extra_callbacks)
+        meta["training"].update(options_by_origin(spec, config, defaulted))
         return model, meta, prepared.valid_examples
     from textrnn.nn.factory import build_model
 
     local = build_model(spec)  # outside the strategy: validated and saved as a plain model
     meta["training"] = _fit_distributed(strategy, cluster, model, local, meta, prepared, data,
                                         spec, config, progress, extra_callbacks, worker_timeout)
+    meta["training"].update(options_by_origin(spec, config, defaulted))
     return local, meta, prepared.valid_examples
+
+
+def options_by_origin(spec: ModelSpec, config: TrainConfig, defaulted: list[str]) -> dict:
+    """The options train/defaults.py resolves, split into those left to their defaults and
+    those given, each with its value (what `textrnn info` shows)."""
+    values = {name: getattr(config, name, getattr(spec, name, None)) for name in RESOLVED}
+    return {"defaults": {name: values[name] for name in RESOLVED if name in defaulted},
+            "given": {name: values[name] for name in RESOLVED if name not in defaulted}}
 
 
 def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dict,
@@ -182,16 +190,6 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         vectors = load_vectors(config.embeddings, prepared.vocab.tokens,
                                spec.embedding_dim or None, config.seed)
         spec.embedding_dim = vectors.dim
-    joint = spec.task == "joint"
-    spec.embedding_dim = spec.embedding_dim or (
-        JOINT_RECIPE["embedding_dim"] if joint else DEFAULT_EMBEDDING_DIM)
-    if not config.batch_size:
-        config.batch_size = (auto_batch_size(prepared.train_rows, JOINT_RECIPE["batch_size"])
-                             if joint else auto_batch_size(prepared.train_rows))
-    if config.lr_decay is None:
-        config.lr_decay = JOINT_RECIPE["lr_decay"] if joint else 1.0
-    if config.patience is None:  # frame accuracy is a noisy measure: joint models wait longer
-        config.patience = JOINT_RECIPE["patience"] if joint else DEFAULT_PATIENCE
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_and_compile(spec, config)
         if vectors is not None:
@@ -447,27 +445,3 @@ def progress_callback(progress, epochs: int, steps: int):
             progress.finish()
 
     return ProgressCallback()
-
-
-def default_encoder(task: str, data: Corpus | Shards) -> str:
-    """The BiLSTM, except for classifying mostly-CJK text: there the CNN (with bigram
-    features) scored 55.25% on TNEWS dev against the BiLSTM's 53.86%, in 181 s against 494 s
-    (docs/benchmarks.md's protocol, seed 13)."""
-    return "cnn" if task == "classify" and mostly_cjk(sample_texts(data)) else "lstm"
-
-
-def default_spec(task: str, encoder: str = "lstm", **overrides) -> ModelSpec:
-    """A spec with the encoder's defaults; `overrides` that are None keep the default."""
-    info = ENCODERS.get(encoder)
-    # Bidirectional by default where it applies; the Jordan tagger decodes left to right.
-    # Slot filling gets a CRF (SNIPS dev slot F1 87.5 -> 90.1) and character features
-    # (92.5 -> 93.2), both measured with `make bench` / docs/benchmarks.md.
-    tagging = task in ("tag", "joint")
-    jordan_tagger = encoder == "jordan" and tagging
-    values = {"units": info.units if info else 128,
-              "bidirectional": bool(info and info.recurrent and not jordan_tagger),
-              "crf": tagging and not jordan_tagger, "char_features": tagging,
-              "token_intent": task == "joint" and not jordan_tagger,
-              "dropout": JOINT_RECIPE["dropout"] if task == "joint" else DEFAULT_DROPOUT}
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return ModelSpec(task=task, vocab_size=0, encoder=encoder, **values)

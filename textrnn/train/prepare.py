@@ -43,7 +43,9 @@ MAX_SLOT_VALUES = 100_000
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
+    """Training options; those left as None take the task's defaults (train/defaults.py)."""
+
+    epochs: int | None = None
     batch_size: int | None = None  # None: auto_batch_size
     learning_rate: float = 1e-3
     # The learning rate is multiplied by this every fit.DECAY_UPDATES updates (None: the

@@ -22,9 +22,9 @@ from textrnn.data.shards import Shards, fingerprint
 from textrnn.errors import UsageError
 from textrnn.nn.factory import ModelSpec
 from textrnn.nn.language_model import CELLS, DIRECTIONS, build_language_model, encoder_name
+from textrnn.train.defaults import resolve_pretrain_config
 from textrnn.train.pipeline import (
     Layout,
-    auto_batch_size,
     bucketed,
     drop_rare,
     sentence_dataset,
@@ -90,7 +90,7 @@ def pretrain(data: Corpus | Shards, spec: ModelSpec, config: TrainConfig, progre
     spec.vocab_size = len(prepared.vocab)
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
     spec.num_bigrams = len(prepared.bigrams) if prepared.bigrams else 0
-    config.batch_size = config.batch_size or auto_batch_size(prepared.train_rows)
+    resolve_pretrain_config(config, prepared.train_rows)
     model = build_language_model(spec, SAMPLED if spec.vocab_size > SAMPLED_ABOVE else 0)
     model.compile(optimizer=_optimizer(config), jit_compile=False)
     figures = _fit(model, prepared, data, spec, config, source["sha256"], progress,
