@@ -59,6 +59,7 @@ SETUP = {
 }
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro F1",
                 "intent_accuracy": "intent acc.", "slot_f1": "slot F1",
+                "slot_f1_seen": "slot F1, seen values", "slot_f1_unseen": "slot F1, unseen values",
                 "frame_accuracy": "frame acc."}
 
 
