@@ -29,10 +29,12 @@ BEGIN, END = "<!-- unseen-levers:begin -->", "<!-- unseen-levers:end -->"
 TIMEOUT = 3 * 3600
 # name -> (what it is, `textrnn train` options)
 LEVERS = {
-    "default": ("today's default", []),
-    "substitute-0.3": ("slot-value substitution, p 0.3", ["--slot-substitution", "0.3"]),
+    "none": ("no slot noise (the previous default)", ["--slot-substitution", "0"]),
+    "substitute-0.3": ("slot-value substitution, p 0.3 (the default)",
+                       ["--slot-substitution", "0.3"]),
     "substitute-0.5": ("slot-value substitution, p 0.5", ["--slot-substitution", "0.5"]),
-    "unknown-0.2": ("slot words read as unknown, p 0.2", ["--slot-unknown", "0.2"]),
+    "unknown-0.2": ("slot words read as unknown, p 0.2",
+                    ["--slot-substitution", "0", "--slot-unknown", "0.2"]),
     "substitute-0.3-unknown-0.1": ("substitution 0.3 + unknown 0.1",
                                    ["--slot-substitution", "0.3", "--slot-unknown", "0.1"]),
 }

@@ -89,7 +89,7 @@ def train_cli(
     slot_substitution: Annotated[Optional[float], typer.Option(
         help="Slot filling: the probability that a slot's value is replaced, in an epoch, by "
         "another value of its type from the training data, so the model learns to find "
-        "values from context (default 0).")] = None,
+        "values from context (default 0.3).")] = None,
     slot_unknown: Annotated[Optional[float], typer.Option(
         help="Slot filling: the probability that a slot's words read as the unknown word in "
         "an epoch (their characters still count) (default 0).")] = None,

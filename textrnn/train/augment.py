@@ -34,14 +34,15 @@ class SlotNoise:
     def active(self) -> bool:
         return self.substitute > 0 or self.unknown > 0
 
-    def apply(self, tokens: list[str], tags: list[str], rng: random.Random
+    def apply(self, tokens: list[str], tags: list[str], rng: random.Random, spans=None
               ) -> tuple[list[str], list[str], list[int]]:
-        """The sentence with its spans noised, and the positions to read as unknown."""
+        """The sentence with its spans (`spans`: bio_spans(tags), if known) noised, and the
+        positions to read as unknown."""
         out_tokens: list[str] = []
         out_tags: list[str] = []
         unknown: list[int] = []
         position = 0
-        for kind, start, end in bio_spans(tags):
+        for kind, start, end in bio_spans(tags) if spans is None else spans:
             out_tokens += tokens[position:start]
             out_tags += tags[position:start]
             value = tokens[start:end]
@@ -64,6 +65,7 @@ def noisy_sentences(tokenized: list[tuple[list[str], list[str] | None]], example
     """A generator factory for pipeline.streamed: every call is one epoch over the training
     sentences in a fresh seeded order, each with fresh slot noise, encoded by `encode`."""
     epochs = itertools.count()
+    spans = [None if tags is None else bio_spans(tags) for _, tags in tokenized]
 
     def sentences():
         rng = random.Random(seed * 100_003 + next(epochs))
@@ -73,7 +75,7 @@ def noisy_sentences(tokenized: list[tuple[list[str], list[str] | None]], example
             tokens, tags = tokenized[index]
             unknown: list[int] = []
             if tags is not None:
-                tokens, tags, unknown = noise.apply(tokens, tags, rng)
+                tokens, tags, unknown = noise.apply(tokens, tags, rng, spans[index])
             parts = encode(tokens, tags, examples[index])
             if unknown:
                 ids = parts["tokens"]

@@ -20,8 +20,9 @@ JOINT_RECIPE = {"embedding_dim": 64, "dropout": 0.4, "batch_size": 32, "lr_decay
 DEFAULTS = {"embedding_dim": 128, "dropout": 0.3, "batch_size": 64, "lr_decay": 1.0,
             "patience": 4}
 # Slot noise (train/augment.py) for models that tag; chosen on SNIPS dev (docs/benchmarks.md,
-# "Slot values never seen in training").
-SLOT_NOISE = {"slot_substitution": 0.0, "slot_unknown": 0.0}
+# "Slot values never seen in training"): substitution at 0.3 took slot F1 on values never seen
+# in training from 80.2 to 83.6 and on all spans from 93.1 to 94.5.
+SLOT_NOISE = {"slot_substitution": 0.3, "slot_unknown": 0.0}
 # `textrnn pretrain`'s language models: epochs, and epochs without a better held-out
 # perplexity before stopping.
 PRETRAIN = {"epochs": 20, "patience": 3}

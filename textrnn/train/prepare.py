@@ -39,6 +39,7 @@ VALID_CAP = 5000  # validation rows held out of a streamed file (kept in memory,
 # Distinct training values kept per slot type (for scoring unseen values and substituting
 # values in training); a streamed corpus can name millions.
 MAX_SLOT_VALUES = 100_000
+CHAR_ROWS_CACHED = 200_000  # tokens whose character rows Prepared.char_rows keeps (~26 MB)
 
 
 @dataclass
@@ -118,6 +119,18 @@ class Prepared:
     slot_values: dict[str, list[str]] = field(default_factory=dict)
     truncated: int = 0
     holdout: float = 0.0  # streaming: the fraction of rows held_out() keeps for validation
+    _char_rows: dict = field(default_factory=dict, repr=False)
+
+    def char_rows(self, tokens: list[str]) -> np.ndarray:
+        """text.char_matrix of the tokens, each token's row encoded once (slot noise and
+        streaming encode the same words every epoch)."""
+        cache = self._char_rows
+        missing = [token for token in dict.fromkeys(tokens) if token not in cache]
+        if missing:
+            if len(cache) + len(missing) > CHAR_ROWS_CACHED:
+                cache.clear()
+            cache.update(zip(missing, char_matrix(missing, self.chars)))
+        return np.stack([cache[token] for token in tokens])
 
     @cached_property
     def label_index(self) -> dict[str, int]:
@@ -323,7 +336,7 @@ def sentence_parts(prepared: Prepared, tokens: list[str], tags: list[str] | None
     tokens = tokens[: prepared.max_len]
     parts = {"tokens": np.asarray(prepared.vocab.encode(tokens) or [1], dtype=np.int32)}
     if prepared.chars is not None:
-        parts["chars"] = char_matrix(tokens or [""], prepared.chars)
+        parts["chars"] = prepared.char_rows(tokens or [""])
     if prepared.bigrams is not None:
         parts["bigrams"] = np.asarray(prepared.bigrams.encode(bigrams(tokens)) or [1],
                                       dtype=np.int32)
