@@ -46,7 +46,7 @@ SETUP = {
             "0.1`); fastText trains on all of train. Scored on test.",
     "snips": "Intent only: textrnn `--task classify`, early stopping on dev; scored on test.",
     "snips-joint": "Default joint model (one encoder, intent and slot heads), the previous "
-                   "default (the 2026-11 one, once the default has changed: `PREVIOUS_DEFAULT_ARGS`"
+                   "default (the one before the last change: `PREVIOUS_DEFAULT_ARGS`"
                    " in bench/joint.py) and the default with the other tag decoder (`--no-crf` or "
                    "`--crf`, whichever is not the default); early stopping on dev, scored on dev "
                    "and test. The fastText row is "
@@ -191,8 +191,8 @@ def joint_notes(result: dict) -> list[str]:
                   f"{num(default['train_wall_seconds'])} s against {num(base)} s, "
                   f"{ratio:.2f}×, {verdict} budget.", ""]
     elif not result.get("baseline"):
-        lines += ["No previous-default row: the default has not changed since 2026-11 "
-                  "(`PREVIOUS_DEFAULT_ARGS` in bench/joint.py is empty).", ""]
+        lines += ["No previous-default row (`PREVIOUS_DEFAULT_ARGS` in bench/joint.py is "
+                  "empty).", ""]
     lines += ["Published results on the SNIPS test set, for scale (not run here; each paper's "
               "own preprocessing, tuning and single reported figure):", "",
               "| system | slot F1 (%) | intent acc. (%) | frame acc. (%) |",
