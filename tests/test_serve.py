@@ -197,6 +197,7 @@ BAD_INPUTS = [  # (path, body bytes, status, words of the error)
     ("PREDICT", json.dumps({"instances": ["hi"] * 257}).encode(), 413, "--max-instances"),
     ("PREDICT", b'{"instances": ["hi"], "top_k": 0}', 400, "top_k"),
     ("PREDICT", b'{"instances": ["hi"], "threshold": "high"}', 400, "threshold"),
+    ("PREDICT", b'{"instances": ["hi"], "slot_confidence": 1}', 400, "slot_confidence"),
     ("/v1/models/other:predict", b'{"instances": ["hi"]}', 404, "no model named 'other'"),
     ("/no/such/route", b"{}", 404, "Not Found"),
     ("/version", b"{}", 405, "Method Not Allowed"),

@@ -61,8 +61,8 @@ def answer(queries: list[Query], predictor: Predictor) -> list:
         if query.rasa:
             results.append(parse_result(predictor, mine[0]))
         else:
-            results.append([predictor.describe(item, query.top_k, query.threshold)
-                            for item in mine])
+            results.append([predictor.describe(item, query.top_k, query.threshold,
+                                               query.slot_confidence) for item in mine])
     return results
 
 
