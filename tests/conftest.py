@@ -1,13 +1,19 @@
-"""Shared test data: small, generated with a seed, written to temporary files."""
+"""Shared test data: small, generated with a seed, written to temporary files; the sample
+slot model and a real `textrnn serve` process (tests/test_serve.py, tests/test_browser.py)."""
 
 import csv
 import random
+import socket
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+SENTENCE = "Arrive Taipei on November 2nd"  # the mission sentence
 
 TOPICS = {
     "weather": ["rain", "sunny", "forecast", "snow", "wind", "cloudy", "storm", "temperature"],
@@ -79,3 +85,54 @@ def wait_for_file(process, path: Path, seconds: float = 120) -> None:
         assert time.monotonic() < deadline, f"no {path.name} within {seconds} s"
         time.sleep(0.2)
     time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def sample_model(tmp_path_factory) -> Path:
+    """The README's model: `textrnn train sample_data/flights_slots.csv`, default settings."""
+    from typer.testing import CliRunner
+
+    from textrnn.cli import app
+
+    out = tmp_path_factory.mktemp("serve") / "flights"
+    result = CliRunner().invoke(app, ["train", str(SAMPLE / "flights_slots.csv"), "--out",
+                                      str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(model: Path, *options: str):
+    """A `textrnn serve` process on a free loopback port: (base URL, process). Its output goes
+    to a file (a pipe nobody reads could fill and stop it), shown when the server fails."""
+    import httpx
+
+    port = free_port()
+    output = model.parent / f"serve-{port}.log"
+    with open(output, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "textrnn", "serve", "--model", str(model), "--port", str(port),
+             *options], stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, "the server did not become ready in 60 s"
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        print(output.read_text())  # pytest shows it for a failed test

@@ -15,6 +15,7 @@ BOUNDARIES = {
     "textrnn.predict.lines": (*HEAVY, "textrnn.train", "textrnn.nn"),
     "textrnn.predict.decode": (*HEAVY, "textrnn.train", "textrnn.nn"),
     "textrnn.predict.server": (*HEAVY, "textrnn.train", "textrnn.nn"),
+    "textrnn.predict.page": (*HEAVY, "textrnn.train", "textrnn.nn"),
     # Reading, tokenizing and scoring: never Keras (pandas only inside a table reader).
     "textrnn.data.read": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
     "textrnn.data.shards": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),

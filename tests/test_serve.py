@@ -5,34 +5,21 @@ import asyncio
 import json
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, SENTENCE, serving
 from typer.testing import CliRunner
 
 from textrnn import bundle
 from textrnn.cli import app
 
 runner = CliRunner()
-SENTENCE = "Arrive Taipei on November 2nd"
 TIMEOUT = httpx.Timeout(30.0)
-
-
-@pytest.fixture(scope="session")
-def sample_model(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("serve") / "flights"
-    result = runner.invoke(app, ["train", str(SAMPLE / "flights_slots.csv"), "--out", str(out),
-                                 "--quiet"])
-    assert result.exit_code == 0, result.output
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -49,41 +36,6 @@ def batch_predict(sample_model, texts) -> dict[str, dict]:
                                  "jsonl"], input="\n".join(texts) + "\n")
     assert result.exit_code == 0, result.output
     return {text: json.loads(line) for text, line in zip(texts, result.stdout.splitlines())}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def serving(model: Path, *options: str):
-    """A `textrnn serve` process on a free loopback port: (base URL, process). Its output goes
-    to a file (a pipe nobody reads could fill and stop it), shown when the server fails."""
-    port = free_port()
-    output = model.parent / f"serve-{port}.log"
-    with open(output, "w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "textrnn", "serve", "--model", str(model), "--port", str(port),
-             *options], stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, "the server did not become ready in 60 s"
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-        print(output.read_text())  # pytest shows it for a failed test
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +149,7 @@ BAD_INPUTS = [  # (path, body bytes, status, words of the error)
     ("PREDICT", json.dumps({"instances": ["hi"] * 257}).encode(), 413, "--max-instances"),
     ("PREDICT", b'{"instances": ["hi"], "top_k": 0}', 400, "top_k"),
     ("PREDICT", b'{"instances": ["hi"], "threshold": "high"}', 400, "threshold"),
+    ("PREDICT", b'{"instances": ["hi"], "slot_confidence": 1}', 400, "slot_confidence"),
     ("/v1/models/other:predict", b'{"instances": ["hi"]}', 404, "no model named 'other'"),
     ("/no/such/route", b"{}", 404, "Not Found"),
     ("/version", b"{}", 405, "Method Not Allowed"),

@@ -14,6 +14,7 @@ from rich.text import Text
 from textrnn.data.align import Span
 from textrnn.data.markup import markup_line
 from textrnn.data.rasa import rasa_yaml
+from textrnn.predict import page
 
 err = Console(stderr=True, highlight=False)
 SLOT_STYLES = ("bold cyan", "bold magenta", "bold green", "bold yellow", "bold blue", "bold red")
@@ -254,6 +255,31 @@ def rasa_predictions(items: list[tuple[str, float, str]]) -> str:
     return rasa_yaml([(intent, [(line, {"confidence": round(prob, 4)})
                                 for prob, line in sorted(rows, key=lambda row: row[0])])
                       for intent, rows in ordered])
+
+
+class HtmlPredictions:
+    """`predict --format html`: the page's head and legend at once, then one `<div>` per input
+    line as the batches come; `by_confidence`, every sentence at the end, the least confident
+    first (blank lines left out)."""
+
+    def __init__(self, sink, slot_types: list[str], title: str, by_confidence: bool = False):
+        self.sink, self.types = sink, slot_types
+        self.held = [] if by_confidence else None
+        sink.write(page.head(slot_types, title))
+
+    def add(self, results: list[dict]) -> None:
+        if self.held is None:
+            self._write(results)
+        else:
+            self.held += [result for result in results if result["text"].strip()]
+
+    def close(self) -> None:
+        if self.held is not None:
+            self._write(sorted(self.held, key=page.confidence))
+        self.sink.write(page.TAIL)
+
+    def _write(self, results: list[dict]) -> None:
+        self.sink.write("".join(page.sentence(result, self.types) + "\n" for result in results))
 
 
 def print_info(meta: dict, rows: list[dict], console: Console) -> None:

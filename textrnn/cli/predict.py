@@ -20,7 +20,8 @@ from textrnn.errors import UsageError
 from textrnn.files import atomic_output, check_output
 
 READ_AHEAD_BATCHES = 16
-FORMATS = ("table", "jsonl", "tsv", "label", "markup", "rasa")
+FORMATS = ("table", "jsonl", "tsv", "label", "markup", "rasa", "html")
+SORTED_FORMATS = ("html", "rasa")
 
 @app.command("predict")
 @handled
@@ -32,8 +33,9 @@ def predict_cli(
         "--format", "-f", help="table, jsonl, tsv, label, markup (one '\\[Taipei](destination)' "
         "line per input, 'intent<TAB>' first) or rasa (Rasa NLU YAML grouped by intent, least "
         "confident first, for review; reads the whole input before writing, keeping one line "
-        "of markup per input; blank lines are left out). Default: table on a terminal, jsonl "
-        "in a pipe.")] = None,
+        "of markup per input; blank lines are left out) or html (a page to open in a browser: "
+        "one <div> per input line, slots highlighted, a legend). Default: table on a terminal, "
+        "jsonl in a pipe.")] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Read lines from "
                                                        "this file.")] = None,
     output_file: Annotated[Optional[Path], typer.Option("--output", help="Write here.")] = None,
@@ -43,6 +45,9 @@ def predict_cli(
         help="Only labels with probability >= P (multi-label default 0.5).")] = None,
     batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
     engine: EngineOption = "auto",
+    sort: Annotated[Optional[str], typer.Option(
+        help="confidence: the least confident sentences first, blank lines left out (--format "
+        "html; rasa always orders so).")] = None,
 ):
     """Label texts: one result per input line, in order, streamed in batches."""
     from textrnn import bundle, report
@@ -51,6 +56,11 @@ def predict_cli(
                             else "jsonl")
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if sort not in (None, "confidence"):
+        raise UsageError(f"unknown --sort '{sort}' (the one order is confidence)")
+    if sort and fmt not in SORTED_FORMATS:
+        raise UsageError(f"--sort confidence needs --format html or rasa (--format {fmt} keeps "
+                         "one output line per input line, in order)")
     if top_k < 1:
         raise UsageError("--top-k must be at least 1")
     from_stdin = texts in (None, [], ["-"])
@@ -86,14 +96,22 @@ def predict_cli(
         batches = line_batches(source, chunk) if source is not None else [texts]
         console = Console(file=sink)
         review = []  # --format rasa: (intent, probability, markup) per input, written at the end
+        html = (report.HtmlPredictions(sink, predictor.slot_types, model.resolve().name,
+                                       by_confidence=sort == "confidence")
+                if fmt == "html" else None)
         for batch in batches:
-            results = predictor.predict(batch, top_k=top_k, threshold=threshold)
+            results = predictor.predict(batch, top_k=top_k, threshold=threshold,
+                                        slot_confidence=html is not None)
             if fmt == "table":
                 report.print_predictions_table(results, console)
             elif fmt == "rasa":
                 review += [report.rasa_item(r) for r in results if r["text"].strip()]
+            elif html:
+                html.add(results)
             else:
                 sink.write("".join(report.prediction_line(r, fmt) + "\n" for r in results))
             sink.flush()
         if fmt == "rasa":
             sink.write(report.rasa_predictions(review))
+        if html:
+            html.close()

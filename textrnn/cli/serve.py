@@ -38,13 +38,15 @@ def serve_cli(
                         ] = 1 << 20,
     token: Annotated[Optional[str], typer.Option(
         envvar="TEXTRNN_TOKEN", help="Require 'Authorization: Bearer TOKEN' (or ?token=) on "
-        "every route but health.")] = None,
+        "every route but health and the page (which asks for it).")] = None,
     watch: Annotated[float, typer.Option(
         help="Look for a replaced model every this many seconds (0: only on SIGHUP or POST "
         "/model/reload).")] = 2.0,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    ui: Annotated[bool, typer.Option(help="Answer GET / with a page to try the model in a "
+                                     "browser.")] = True,
 ):
-    """Serve a model over HTTP: Rasa's /model/parse, a batch route, health, metrics."""
+    """Serve a model over HTTP: Rasa's /model/parse, a batch route, health, metrics, a page."""
     try:
         import prometheus_client  # noqa: F401
         import starlette  # noqa: F401
@@ -66,7 +68,7 @@ def serve_cli(
         raise UsageError("--max-instances must not exceed --queue-size")
     config = server.ServeConfig(str(model), name or model.resolve().name, max_batch,
                                 batch_wait_ms, queue_size, max_instances, max_body, token,
-                                watch)
+                                watch, ui)
     predictor = load_numpy(model)  # a damaged model stops here, with exit code 2
     server.configure_logging()
     # uvicorn drains in-flight requests on SIGTERM, then raises the signal again: exit 0 then.

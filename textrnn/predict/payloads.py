@@ -23,6 +23,7 @@ class Query:
     top_k: int = 1
     threshold: float | None = None
     rasa: bool = False  # answer in Rasa's /model/parse shape
+    slot_confidence: bool = False  # each slot's confidence (the page shows it on hover)
 
 
 async def read_json(request: Request, limit: int) -> object:
@@ -59,7 +60,8 @@ def parse_query(body: object) -> Query:
 
 
 def batch_query(body: object, max_instances: int) -> Query:
-    """`{"instances": ["...", ...], "top_k": K, "threshold": P}` (the last two optional)."""
+    """`{"instances": ["...", ...], "top_k": K, "threshold": P, "slot_confidence": true}` (the
+    last three optional)."""
     if not isinstance(body, dict) or "instances" not in body:
         raise BadRequest('expected a JSON object with an "instances" list')
     instances = body["instances"]
@@ -79,7 +81,10 @@ def batch_query(body: object, max_instances: int) -> Query:
                                   or not isinstance(threshold, (int, float))
                                   or not 0 <= threshold <= 1):
         raise BadRequest('"threshold" must be a number from 0 to 1, or null')
-    return Query(texts, top_k, threshold)
+    slot_confidence = body.get("slot_confidence", False)
+    if not isinstance(slot_confidence, bool):
+        raise BadRequest('"slot_confidence" must be true or false')
+    return Query(texts, top_k, threshold, slot_confidence=slot_confidence)
 
 
 def _text(value: object, where: str) -> str:

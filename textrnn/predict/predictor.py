@@ -131,12 +131,21 @@ class Predictor:
                                                                          *self._crf)
         return [float(probs[step, tag]) for step, tag in enumerate(item.tag_ids)]
 
-    def predict(self, texts: list[str], top_k: int = 1, threshold: float | None = None
-                ) -> list[dict]:
-        """JSON-ready results, one per text, in order; an empty text gives an empty result."""
-        return [self.describe(item, top_k, threshold) for item in self.analyze(texts)]
+    @property
+    def slot_types(self) -> list[str]:
+        """The slot types in the order of the model's tag list (the page colours them so)."""
+        return list(dict.fromkeys(tag.split("-", 1)[1] for tag in self.tags if "-" in tag))
 
-    def describe(self, item: Analysis, top_k: int = 1, threshold: float | None = None) -> dict:
+    def predict(self, texts: list[str], top_k: int = 1, threshold: float | None = None,
+                slot_confidence: bool = False) -> list[dict]:
+        """JSON-ready results, one per text, in order; an empty text gives an empty result."""
+        return [self.describe(item, top_k, threshold, slot_confidence)
+                for item in self.analyze(texts)]
+
+    def describe(self, item: Analysis, top_k: int = 1, threshold: float | None = None,
+                 slot_confidence: bool = False) -> dict:
+        """`slot_confidence` adds each slot's `confidence`: the probability of its least
+        certain tag (a forward-backward pass per sentence under a CRF, so only when asked)."""
         result: dict = {"text": item.text}
         if self.task in ("classify", "joint"):
             key = "label" if self.task == "classify" else "intent"
@@ -145,11 +154,16 @@ class Predictor:
             tags = [self.tags[t] for t in item.tag_ids] if item.tag_ids is not None else []
             result["tokens"] = [item.text[start:end] for start, end in item.offsets]
             result["tags"] = tags
+            spans = bio_spans(tags)
             result["slots"] = [
                 {"slot": kind, "text": item.text[item.offsets[start][0]: item.offsets[end - 1][1]],
                  "start": item.offsets[start][0], "end": item.offsets[end - 1][1]}
-                for kind, start, end in bio_spans(tags)
+                for kind, start, end in spans
             ]
+            if slot_confidence:
+                confidences = self.tag_confidences(item)
+                for slot, (_, start, end) in zip(result["slots"], spans):
+                    slot["confidence"] = round(min(confidences[start:end]), 6)
         if item.truncated:
             result["truncated"] = True
         return result

@@ -2,8 +2,9 @@
 
 Routes: Rasa's `POST /model/parse`, `GET /version`, `GET /status`; a TF-Serving-shaped batch
 `POST /v1/models/{name}:predict`; KServe's `/v2/health/live` and `/v2/health/ready`;
-Prometheus' `/metrics`; `POST /model/reload`. Every request's sentences go through one
-`MicroBatcher`; the `ModelSlot` swaps in a replaced model between two batches.
+Prometheus' `/metrics`; `POST /model/reload`; `GET /`, a page to try the model in a browser
+(`page`). Every request's sentences go through one `MicroBatcher`; the `ModelSlot` swaps in a
+replaced model between two batches.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from urllib.parse import parse_qs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Route
 
 from textrnn import __version__
+from textrnn.predict import page
 from textrnn.predict.batcher import MicroBatcher, Overloaded
 from textrnn.predict.hotswap import ModelSlot
 from textrnn.predict.payloads import BadRequest, Query, batch_query, parse_query, read_json
@@ -50,6 +52,7 @@ class ServeConfig:
     max_body: int = 1 << 20
     token: str | None = None
     watch_seconds: float = 2.0  # how often to look for a replaced model; 0: only on SIGHUP
+    ui: bool = True  # GET /: the page
 
 
 def answer(queries: list[Query], predictor: Predictor) -> list:
@@ -61,8 +64,8 @@ def answer(queries: list[Query], predictor: Predictor) -> list:
         if query.rasa:
             results.append(parse_result(predictor, mine[0]))
         else:
-            results.append([predictor.describe(item, query.top_k, query.threshold)
-                            for item in mine])
+            results.append([predictor.describe(item, query.top_k, query.threshold,
+                                               query.slot_confidence) for item in mine])
     return results
 
 
@@ -150,6 +153,10 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> Starl
     async def current_status(request: Request) -> Response:
         return JSONResponse(status(service))
 
+    async def ui(request: Request) -> Response:
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy,
+                                           "X-Content-Type-Options": "nosniff"})
+
     async def live(request: Request) -> Response:
         return JSONResponse({"live": True})
 
@@ -167,6 +174,11 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> Starl
         Route("/v2/health/ready", ready),
         Route("/metrics", metrics),
     ]
+    public = ()  # the page needs no token: it holds no data, and asks for the token itself
+    if config.ui:
+        html, policy = page.served()
+        routes.append(Route("/", ui))
+        public = ("/",)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -191,7 +203,8 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> Starl
         HTTPException: lambda request, error: error_response(error.detail, error.status_code),
         Exception: _internal_error,
     })
-    app.add_middleware(Gate, routes=routes, telemetry=service.telemetry, token=config.token)
+    app.add_middleware(Gate, routes=routes, telemetry=service.telemetry, token=config.token,
+                       public=public)
     return app
 
 
@@ -217,6 +230,7 @@ def status(service: Service) -> dict:
             "model_version": loaded.version if loaded else None,
             "fingerprint": {"textrnn.json": loaded.fingerprint if loaded else None},
             "task": loaded.predictor.task if loaded else None,
+            "slot_types": loaded.predictor.slot_types if loaded else None,
             "loaded_at": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(loaded.loaded_at))
                           if loaded else None),
             "reload_error": service.slot.error, "num_active_training_jobs": 0}
@@ -233,10 +247,13 @@ def _internal_error(request: Request, error: Exception) -> JSONResponse:
 
 
 class Gate:
-    """ASGI middleware: the token check (every route but health) and the request metrics."""
+    """ASGI middleware: the token check (every route but health and the `public` paths) and
+    the request metrics."""
 
-    def __init__(self, app, routes: list[Route], telemetry: Telemetry, token: str | None):
+    def __init__(self, app, routes: list[Route], telemetry: Telemetry, token: str | None,
+                 public: tuple[str, ...] = ()):
         self.app, self.routes, self.telemetry, self.token = app, routes, telemetry, token
+        self.public = public
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -251,8 +268,7 @@ class Gate:
             await send(message)
 
         try:
-            if self.token and not scope["path"].startswith(PUBLIC_PREFIX) and not self._allowed(
-                    scope):
+            if self.token and not self._public(scope["path"]) and not self._allowed(scope):
                 response = error_response("missing or wrong token (send 'Authorization: "
                                           "Bearer TOKEN' or ?token=TOKEN)", 401)
                 response.headers["WWW-Authenticate"] = "Bearer"
@@ -262,6 +278,9 @@ class Gate:
         finally:
             self.telemetry.observe(self._route(scope), seen["status"],
                                    time.perf_counter() - started)
+
+    def _public(self, path: str) -> bool:
+        return path.startswith(PUBLIC_PREFIX) or path in self.public
 
     def _allowed(self, scope) -> bool:
         given = ""
