@@ -5,6 +5,7 @@ argument errors answer at once."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -91,6 +92,25 @@ def handled(command):
 def fail(message: str, code: int):
     typer.echo(f"textrnn: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def written_whole(out: Path):
+    """Saving and the summary, under interrupts.catching(): a Ctrl-C meanwhile lets the model
+    go into place whole, and then says so and exits 130."""
+    from textrnn.train import interrupts
+
+    with interrupts.critical():
+        yield
+    if interrupts.requested():
+        fail(f"interrupted while saving; {out} holds the new model", 130)
+
+
+def resume_hint(stop) -> str:
+    """What `--resume` can do after training stopped on Ctrl-C (interrupts.TrainingInterrupted)."""
+    if stop.resumable_epoch:
+        return f"--resume continues after epoch {stop.resumable_epoch}"
+    return "no epoch finished, so there is nothing to resume"
 
 
 def quiet_tensorflow():
