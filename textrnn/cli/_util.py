@@ -60,6 +60,8 @@ def main_options(
                                           help="Print the version and exit.")] = False,
 ):
     _state["debug"] = debug
+    if not debug:
+        quiet_logs()
 
 
 def handled(command):
@@ -113,12 +115,23 @@ def resume_hint(stop) -> str:
     return "no epoch finished, so there is nothing to resume"
 
 
-def quiet_tensorflow():
-    """Import TensorFlow with its C++ start-up chatter (absl, oneDNN notices) silenced."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def quiet_logs():
+    """Keep TensorFlow's own messages off the terminal for the whole run, whichever module
+    imports it and whenever it logs: its C++ logging (absl start-up notices, oneDNN lines,
+    errors about CPU features) reads TF_CPP_MIN_LOG_LEVEL once, at import, which comes later;
+    its Python logger warns of retracing; Keras warns through `warnings`."""
+    import logging
     import warnings
 
-    warnings.filterwarnings("ignore", module="keras")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    for module in ("keras", "tensorflow"):
+        warnings.filterwarnings("ignore", module=module)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow with whatever it prints while loading kept off the terminal (its
+    logging is quiet already: quiet_logs)."""
     if _state["debug"] or "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
