@@ -249,6 +249,7 @@ def _finish(out: Path, model, meta: dict, plot: bool, checkpoints: Path | None, 
     elif not quiet:
         report.print_train_summary(meta, str(out))
 
+
 def _plotter(meta: dict):
     """Draws the figures into the model folder before it goes into place; a drawing failure
     costs the figures, never the trained model."""
