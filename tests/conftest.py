@@ -77,8 +77,9 @@ def slots_csv() -> Path:
 TINY = ["--epochs", "4", "--units", "16", "--embedding-dim", "16", "--quiet"]
 
 
-def wait_for_file(process, path: Path, seconds: float = 120) -> None:
-    """Wait until `process` (still running) has written `path`, e.g. its first checkpoint."""
+def wait_for_file(process, path: Path, seconds: float = 300) -> None:
+    """Wait until `process` (still running) has written `path`, e.g. its first checkpoint
+    (TensorFlow's start and first epoch took over 120 s on a loaded 2-core machine)."""
     deadline = time.monotonic() + seconds
     while not path.exists():
         assert process.poll() is None, process.communicate()

@@ -78,7 +78,37 @@ def test_stdin_is_sniffed(monkeypatch):
 def test_empty_cells_are_skipped_with_a_warning(tmp_path):
     corpus = read_corpus(write(tmp_path, "d.csv", "text,label\nok,a\n,b\nfine,\nyes,b\n"))
     assert len(corpus.examples) == 2
-    assert "skipped 2 row(s)" in corpus.warnings[0] and "row 3" in corpus.warnings[0]
+    assert corpus.warnings == [f"{tmp_path / 'd.csv'}: skipped 1 row(s) with an empty 'label' "
+                               "(row 4)",
+                               f"{tmp_path / 'd.csv'}: skipped 1 row(s) with an empty text or "
+                               "label (first: row 3)"]
+
+
+def test_a_slot_table_with_an_empty_intent_column_is_read_as_tags(tmp_path):
+    rows = "".join(f"fly to rome {i},O O B-city O,\n" for i in range(3000))
+    corpus = read_corpus(write(tmp_path, "d.csv", "text,tags,intent\n" + rows))
+    assert corpus.task == "tag" and len(corpus.examples) == 3000
+    assert corpus.warnings == [f"{tmp_path / 'd.csv'}: column 'intent' is empty in every row: "
+                               "read as slot tags only (column 'tags'), without intents"]
+
+
+def test_rows_without_an_intent_are_counted_and_named(tmp_path):
+    rows = "".join(f"hi {i},O O,{'' if i % 2 else 'greet'}\n" for i in range(14))
+    records = [{"text": f"hi {i}", "tags": "O O", **({"intent": "greet"} if i < 2 else {})}
+               for i in range(4)]
+    corpus = read_corpus(write(tmp_path, "d.jsonl", "".join(json.dumps(r) + "\n"
+                                                             for r in records)))
+    assert corpus.task == "joint" and len(corpus.examples) == 2
+    assert corpus.warnings == [f"{tmp_path / 'd.jsonl'}: skipped 2 line(s) with an empty "
+                               "'intent' (lines 3 and 4)"]
+    corpus = read_corpus(write(tmp_path, "d.csv", "text,tags,intent\n" + rows))
+    assert corpus.warnings == [f"{tmp_path / 'd.csv'}: skipped 7 row(s) with an empty 'intent' "
+                               "(rows 3, 5, 7, 9, 11 and 2 more)"]
+
+
+def test_an_empty_label_column_without_tags_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="column 'label' is empty in every row"):
+        read_corpus(write(tmp_path, "d.csv", "text,label\na,\nb, \n"))
 
 
 @pytest.mark.parametrize("name, content, expected", [

@@ -93,6 +93,8 @@ def print_train_summary(meta: dict, out: str, console: Console = err) -> None:
     if meta["tags"]:
         table.add_row("tags", str(len(meta["tags"]) - 1))
     table.add_row("epochs (best)", f"{training['epochs_run']} ({training['best_epoch']})")
+    if training.get("interrupted"):
+        table.add_row("stopped", "by Ctrl-C; the best epoch so far was saved")
     table.add_row("time", f"{training['seconds']:.1f} s, "
                   f"{training['sentences_per_second']:.0f} sentences/s")
     for key, value in _headline(meta.get("metrics", {})).items():

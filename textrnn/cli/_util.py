@@ -5,6 +5,7 @@ argument errors answer at once."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -59,6 +60,8 @@ def main_options(
                                           help="Print the version and exit.")] = False,
 ):
     _state["debug"] = debug
+    if not debug:
+        quiet_logs()
 
 
 def handled(command):
@@ -93,12 +96,42 @@ def fail(message: str, code: int):
     raise typer.Exit(code)
 
 
-def quiet_tensorflow():
-    """Import TensorFlow with its C++ start-up chatter (absl, oneDNN notices) silenced."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+@contextlib.contextmanager
+def written_whole(out: Path):
+    """Saving and the summary, under interrupts.catching(): a Ctrl-C meanwhile lets the model
+    go into place whole, and then says so and exits 130."""
+    from textrnn.train import interrupts
+
+    with interrupts.critical():
+        yield
+    if interrupts.requested():
+        fail(f"interrupted while saving; {out} holds the new model", 130)
+
+
+def resume_hint(stop) -> str:
+    """What `--resume` can do after training stopped on Ctrl-C (interrupts.TrainingInterrupted)."""
+    if stop.resumable_epoch:
+        return f"--resume continues after epoch {stop.resumable_epoch}"
+    return "no epoch finished, so there is nothing to resume"
+
+
+def quiet_logs():
+    """Keep TensorFlow's own messages off the terminal for the whole run, whichever module
+    imports it and whenever it logs: its C++ logging (absl start-up notices, oneDNN lines,
+    errors about CPU features) reads TF_CPP_MIN_LOG_LEVEL once, at import, which comes later;
+    its Python logger warns of retracing; Keras warns through `warnings`."""
+    import logging
     import warnings
 
-    warnings.filterwarnings("ignore", module="keras")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    for module in ("keras", "tensorflow"):
+        warnings.filterwarnings("ignore", module=module)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow with whatever it prints while loading kept off the terminal (its
+    logging is quiet already: quiet_logs)."""
     if _state["debug"] or "tensorflow" in sys.modules:
         return
     sys.stderr.flush()

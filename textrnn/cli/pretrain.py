@@ -18,7 +18,9 @@ from textrnn.cli._util import (
     handled,
     quiet_tensorflow,
     read_data,
+    resume_hint,
     streams,
+    written_whole,
 )
 
 DEFAULT_OUT = "textrnn-pretrained"
@@ -90,23 +92,24 @@ def pretrain_cli(
     data = _unlabelled(corpus, text_col, encoding, fmt, stream)
     quiet_tensorflow()
     from textrnn import pretrained, report
-    from textrnn.train import checkpoint
+    from textrnn.train import checkpoint, interrupts
     from textrnn.train.pretrain import pretrain
 
     checkpoints = checkpoint.directory_for(out)
     progress = None if quiet else report.TrainingProgress()
-    try:
-        meta, weights = pretrain(data, spec, config, progress, checkpoints, resume)
-    except KeyboardInterrupt:
-        fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
-    pretrained.save(out, meta, weights)
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    if json_out:
-        report.write_json({key: meta[key] for key in ("model", "corpus", "perplexity",
-                                                      "training")})
-    elif not quiet:
-        report.print_pretrain_summary(meta, str(out))
-
+    with interrupts.catching():
+        try:
+            meta, weights = pretrain(data, spec, config, progress, checkpoints, resume)
+        except interrupts.TrainingInterrupted as stop:
+            fail(f"interrupted; {out} is as it was ({resume_hint(stop)})", 130)
+        with written_whole(out):
+            pretrained.save(out, meta, weights)
+            shutil.rmtree(checkpoints, ignore_errors=True)
+            if json_out:
+                report.write_json({key: meta[key] for key in ("model", "corpus", "perplexity",
+                                                              "training")})
+            elif not quiet:
+                report.print_pretrain_summary(meta, str(out))
 
 def _unlabelled(paths: list[str], text_col, encoding: str, fmt, stream):
     """The text to pretrain on: Shards to stream, or one corpus in memory."""

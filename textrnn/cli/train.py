@@ -22,7 +22,9 @@ from textrnn.cli._util import (
     fail,
     handled,
     quiet_tensorflow,
+    resume_hint,
     training_data,
+    written_whole,
 )
 from textrnn.errors import UsageError
 
@@ -187,9 +189,8 @@ def train_cli(
         raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
     quiet_tensorflow()
     from textrnn import report
-    from textrnn.nn import saving
     from textrnn.predict.predictor import Predictor, evaluate
-    from textrnn.train import checkpoint
+    from textrnn.train import checkpoint, interrupts
     from textrnn.train.defaults import default_encoder, resolve_spec
     from textrnn.train.fit import train as fit
 
@@ -211,15 +212,33 @@ def train_cli(
         bigram_dropout=bigram_dropout, token_intent=token_intent)
     progress = None if quiet else report.TrainingProgress()
     checkpoints = checkpoint.directory_for(out) if cluster is None else None
-    try:
-        model, meta, valid_examples = fit(
-            corpus, valid_corpus, spec, config, progress, checkpoints, resume,
-            [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [],
-            cluster, worker_timeout, defaulted)
-    except KeyboardInterrupt:
-        fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
-    if valid_examples:
-        meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
+    with interrupts.catching():
+        try:
+            model, meta, valid_examples = fit(
+                corpus, valid_corpus, spec, config, progress, checkpoints, resume,
+                [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [],
+                cluster, worker_timeout, defaulted)
+            training = meta["training"]
+            with interrupts.stopping(lambda: training["epochs_run"] if checkpoints else None):
+                if valid_examples:
+                    meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
+                if not training["interrupted"]:
+                    interrupts.check()  # the last moment to leave the previous model
+        except interrupts.TrainingInterrupted as stop:
+            fail(f"interrupted; {out} is as it was ({resume_hint(stop)})", 130)
+        with written_whole(out):
+            _finish(out, model, meta, plot, checkpoints, cluster, json_out, quiet)
+    if training["interrupted"]:
+        fail(f"interrupted; saved the best model so far (epoch {training['best_epoch']}) to "
+             f"{out}", 130)
+
+
+def _finish(out: Path, model, meta: dict, plot: bool, checkpoints: Path | None, cluster,
+            json_out: bool, quiet: bool) -> None:
+    """Save the model (on worker 0 only), drop the checkpoint, print the summary."""
+    from textrnn import report
+    from textrnn.nn import saving
+
     if cluster is None or cluster.is_chief:  # other workers write nothing
         saving.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
         if checkpoints is not None:

@@ -191,11 +191,16 @@ def read_table(frame, source: str, options: ReadOptions, unit: str, first: int) 
     frame.columns = columns
     picked = Columns.pick(columns, source, options)
     corpus = Corpus(source, [])
-    skipped: list[int] = []
     rows = frame.index if unit == "line" else range(first, first + len(frame))
     wanted = picked.wanted
-    for row, values in zip(rows, frame[wanted].itertuples(index=False, name=None)):
-        example = picked.example(dict(zip(wanted, values)), row, f"{source}, {unit} {row}")
+    records = [(row, dict(zip(wanted, values)))
+               for row, values in zip(rows, frame[wanted].itertuples(index=False, name=None))]
+    unlabelled = _without_label(records, picked, source, unit, corpus.warnings)
+    skipped: list[int] = []
+    for row, cells in records:
+        if row in unlabelled:
+            continue
+        example = picked.example(cells, row, f"{source}, {unit} {row}")
         if example is None:
             skipped.append(row)
             continue
@@ -204,3 +209,42 @@ def read_table(frame, source: str, options: ReadOptions, unit: str, first: int) 
     if skipped:
         corpus.warnings.append(skipped_warning(source, unit, len(skipped), skipped[0]))
     return corpus
+
+
+def _without_label(records: list[tuple[int, dict]], picked: Columns, source: str, unit: str,
+                   warnings: list[str]) -> set[int]:
+    """The rows with a text but an empty label cell, to skip, with a warning naming them. A
+    tags table whose label column is empty in every row (a tagging data set exported with a
+    joint schema) is read as tags only: `picked.label` becomes None."""
+    if picked.label is None:
+        return set()
+    texts = [(row, cells) for row, cells in records if not _is_blank(cells[picked.text])]
+    empty = [row for row, cells in texts if _is_blank(cells[picked.label])]
+    if not empty:
+        return set()
+    if len(empty) == len(texts):
+        if picked.tags is None:
+            raise DataError(f"{source}: column '{picked.label}' is empty in every {unit}; "
+                            "there is nothing to learn")
+        warnings.append(f"{source}: column '{picked.label}' is empty in every {unit}: read "
+                        f"as slot tags only (column '{picked.tags}'), without intents")
+        picked.label = None
+        return set()
+    warnings.append(f"{source}: skipped {len(empty)} {unit}(s) with an empty "
+                    f"'{picked.label}' ({_rows(empty, unit)})")
+    return set(empty)
+
+
+def _is_blank(value) -> bool:
+    return _is_missing(value) or (isinstance(value, str) and not value.strip())
+
+
+def _rows(rows: list[int], unit: str, shown: int = 5) -> str:
+    """`row 5`, `rows 5, 9 and 12`, or the first few and how many more."""
+    if len(rows) == 1:
+        return f"{unit} {rows[0]}"
+    named = ", ".join(str(row) for row in rows[:shown])
+    more = len(rows) - shown
+    if more > 0:
+        return f"{unit}s {named} and {more} more"
+    return f"{unit}s {named[:named.rindex(',')]} and {rows[-1]}"

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from textrnn.errors import UsageError
+from textrnn.train import interrupts
 
 STATE = "state.json"
 WEIGHTS = "model.weights.h5"
@@ -54,14 +55,24 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    def __init__(self, directory: Path, identity: dict, early_stopping=None, history=None):
+    """Writes the checkpoint after every epoch; `saved_epoch` is the last one on disk (the
+    epoch resumed from, until this run has written one). A first Ctrl-C waits for the write."""
+
+    def __init__(self, directory: Path, identity: dict, early_stopping=None, history=None,
+                 saved_epoch: int | None = None):
         super().__init__()
         self.directory = directory
         self.identity = identity
         self.early_stopping = early_stopping
         self.history = history or {}
+        self.saved_epoch = saved_epoch
 
     def on_epoch_end(self, epoch, logs=None):
+        with interrupts.critical():
+            self._write(epoch, logs)
+            self.saved_epoch = epoch + 1
+
+    def _write(self, epoch: int, logs: dict | None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))

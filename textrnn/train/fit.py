@@ -278,7 +278,7 @@ def steps_per_epoch(prepared: Prepared, config: TrainConfig) -> int:
 def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, checkpoint_dir,
          resume, extra_callbacks=()) -> dict:
     """model.fit with the callbacks we rely on; returns the training figures for textrnn.json."""
-    from textrnn.train import checkpoint
+    from textrnn.train import checkpoint, interrupts
 
     train_data, steps, endless = training_data(prepared, data, spec, config)
     identity = checkpoint.run_identity(meta["data"]["sha256"],
@@ -292,19 +292,24 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
         frozen = [name for name in meta["pretrained"]["layers"]
                   if not (name == "embedding" and spec.freeze_embeddings)]
         callbacks.insert(0, freeze_callback(frozen, config.freeze_epochs))
+    checkpointer = None
     if checkpoint_dir is not None:
-        callbacks.append(checkpoint.EpochCheckpoint(
-            checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
+        checkpointer = checkpoint.EpochCheckpoint(
+            checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()},
+            state.get("epoch"))
+        callbacks.append(checkpointer)
     callbacks.extend(extra_callbacks)
     if progress is not None:
         callbacks.append(progress_callback(progress, config.epochs, steps))
+    callbacks.append(interrupts.stop_callback())
     started = time.perf_counter()
     interrupted = False
     try:
-        model.fit(train_data, epochs=config.epochs, initial_epoch=state.get("epoch", 0),
-                  steps_per_epoch=steps if endless else None,
-                  callbacks=callbacks, verbose=0)
-    except KeyboardInterrupt:
+        with interrupts.stopping(lambda: checkpointer.saved_epoch if checkpointer else None):
+            model.fit(train_data, epochs=config.epochs, initial_epoch=state.get("epoch", 0),
+                      steps_per_epoch=steps if endless else None,
+                      callbacks=callbacks, verbose=0)
+    except interrupts.TrainingInterrupted:
         if progress is not None:
             progress.finish()
         best = stopper.best_weights if stopper is not None else None

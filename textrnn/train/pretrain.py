@@ -183,7 +183,7 @@ def _fit(model, prepared: Prepared, data, spec: ModelSpec, config: TrainConfig, 
          progress, checkpoint_dir: Path | None, resume: bool) -> dict:
     """model.fit with perplexity, early stopping on it, checkpoints and progress; returns the
     training figures."""
-    from textrnn.train import checkpoint
+    from textrnn.train import checkpoint, interrupts
     from textrnn.train.fit import progress_callback
 
     train, steps = _train_batches(prepared, data, config)
@@ -194,16 +194,26 @@ def _fit(model, prepared: Prepared, data, spec: ModelSpec, config: TrainConfig, 
         state.get("early_stopping"), monitor="val_loss", mode="min", patience=config.patience,
         restore_best_weights=True)
     callbacks = [_perplexity_callback(), stopper]
+    checkpointer = None
     if checkpoint_dir is not None:
-        callbacks.append(checkpoint.EpochCheckpoint(
-            checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()}))
+        checkpointer = checkpoint.EpochCheckpoint(
+            checkpoint_dir, identity, stopper, {key: list(values) for key, values in past.items()},
+            state.get("epoch"))
+        callbacks.append(checkpointer)
     if progress is not None:
         callbacks.append(progress_callback(progress, config.epochs, steps))
+    callbacks.append(interrupts.stop_callback())
     started = time.perf_counter()
-    model.fit(train, validation_data=_valid_batches(prepared, config.batch_size),
-              epochs=config.epochs, initial_epoch=state.get("epoch", 0),
-              steps_per_epoch=steps if prepared.train is None else None, callbacks=callbacks,
-              verbose=0)
+    try:
+        with interrupts.stopping(lambda: checkpointer.saved_epoch if checkpointer else None):
+            model.fit(train, validation_data=_valid_batches(prepared, config.batch_size),
+                      epochs=config.epochs, initial_epoch=state.get("epoch", 0),
+                      steps_per_epoch=steps if prepared.train is None else None,
+                      callbacks=callbacks, verbose=0)
+    except interrupts.TrainingInterrupted:
+        if progress is not None:
+            progress.finish()
+        raise
     seconds = time.perf_counter() - started
     run = model.history.history if getattr(model, "history", None) else {}
     history = {key: past.get(key, []) + run.get(key, []) for key in {*past, *run}}
