@@ -12,7 +12,7 @@ from test_engine_numpy import assert_same_outputs, factory_model, round_trip, to
 from textrnn.data.examples import Corpus, Example
 from textrnn.predict.predictor import Predictor
 from textrnn.text import BIGRAM_END, OOV, PAD, Tokenizer, bigrams, cjk_share
-from textrnn.train.fit import default_encoder
+from textrnn.train.defaults import default_encoder
 from textrnn.train.prepare import (
     BIGRAM_MIN_COUNT,
     TrainConfig,
