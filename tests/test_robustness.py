@@ -2,7 +2,12 @@
 
 import json
 import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from conftest import TINY, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -56,6 +61,14 @@ def test_a_one_megabyte_line_trains_and_predicts_truncated(tmp_path, topics_csv)
     assert first["truncated"] is True and "truncated" not in second
 
 
+@pytest.fixture(scope="module")
+def topic_model(tmp_path_factory, topics_csv):
+    out = tmp_path_factory.mktemp("models") / "topics"
+    result = runner.invoke(app, ["train", str(topics_csv), "--out", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    return out
+
+
 def test_max_vocab_bounds_a_huge_vocabulary(tmp_path):
     rng = random.Random(1)
     rows = [(" ".join(f"w{rng.randrange(10**6)}" for _ in range(8)), rng.choice("ab"))
@@ -67,3 +80,114 @@ def test_max_vocab_bounds_a_huge_vocabulary(tmp_path):
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "textrnn.json").read_text())
     assert len(meta["vocab"]) == 1000 and meta["model"]["vocab_size"] == 1000
+
+
+# The bad-input battery of issue 25: a new user's mistakes, each one line and a documented
+# exit code, nothing lost, nothing accepted that makes no sense.
+
+def heavy_modules_after(*args: str) -> tuple[int, str, list[str]]:
+    """Run the CLI in a fresh interpreter: (exit code, stderr, which of TensorFlow, Keras and
+    pandas it imported)."""
+    code = ("import sys, runpy\n"
+            f"sys.argv = ['textrnn', *{[str(a) for a in args]!r}]\n"
+            "try:\n    runpy.run_module('textrnn', run_name='__main__')\n"
+            "except SystemExit as done:\n    code = done.code\n"
+            "print(code, sorted({'tensorflow', 'keras', 'pandas'} & set(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    exit_code, modules = done.stdout.strip().splitlines()[-1].split(" ", 1)
+    return int(exit_code), done.stderr, json.loads(modules.replace("'", '"'))
+
+
+def one_line_error(result, *needles: str, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("textrnn: error: "), result.stderr
+    assert all(needle in lines[0] for needle in needles), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, option", [
+    (["train", "{data}", "--epochs", "0"], "--epochs"),
+    (["train", "{data}", "--epochs", "-1"], "--epochs"),
+    (["train", "{data}", "--lr", "-1"], "--lr"),
+    (["train", "{data}", "--patience", "-3"], "--patience"),
+    (["train", "{data}", "--batch-size", "0"], "--batch-size"),
+    (["train", "{data}", "--units", "0"], "--units"),
+    (["train", "{data}", "--dropout", "1.5"], "--dropout"),
+    (["train", "{data}", "--max-vocab", "1"], "--max-vocab"),
+    (["predict", "hi", "--batch-size", "0"], "--batch-size"),
+    (["predict", "hi", "--threshold", "5"], "--threshold"),
+    (["predict", "hi", "--top-k", "0"], "--top-k"),
+    (["eval", "{data}", "--errors", "-1"], "--errors"),
+    (["pretrain", "{data}", "--epochs", "0"], "--epochs"),
+    (["serve", "--port", "99999"], "--port"),
+    (["serve", "--max-batch", "0"], "--max-batch"),
+])
+def test_numeric_options_out_of_range_are_one_line_errors(topics_csv, args, option):
+    result = runner.invoke(app, [a.format(data=topics_csv) for a in args])
+    one_line_error(result, option)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "{data}", "--encoder", "lstn"], "unknown encoder 'lstn'"),
+    (["train", "{data}", "--units", "0"], "--units"),
+    (["train", "{data}", "--dropout", "1.5"], "--dropout"),
+    (["train", "{data}", "--embeddings", "{tmp}/none.vec"], "--embeddings"),
+    (["train", "{data}", "--pretrained", "{tmp}/none"], "no pretrained directory"),
+    (["pretrain", "{tmp}/nofile.txt"], "no such file"),
+    (["pretrain", "{data}", "--encoder", "cnn"], "recurrent encoders"),
+])
+def test_bad_options_fail_before_tensorflow_is_imported(topics_csv, tmp_path, args, message):
+    code, stderr, heavy = heavy_modules_after(*(a.format(data=topics_csv, tmp=tmp_path)
+                                                for a in args))
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert "tensorflow" not in heavy and "keras" not in heavy
+
+
+def test_a_pretrained_directory_given_as_embeddings_points_to_pretrained(topics_csv, tmp_path):
+    (tmp_path / "textrnn.json").write_text("{}")
+    result = runner.invoke(app, ["train", str(topics_csv), "--embeddings", str(tmp_path)])
+    one_line_error(result, f"--pretrained {tmp_path}")
+
+
+def test_click_errors_are_one_line_too(topics_csv):
+    one_line_error(runner.invoke(app, ["train"]), "Missing argument", "textrnn train --help")
+    one_line_error(runner.invoke(app, ["train", str(topics_csv), "--epoch", "3"]),
+                   "No such option")
+
+
+def test_help_is_not_cut_in_a_pipe():
+    result = runner.invoke(app, ["train", "--help"])
+    assert "--pretrained-lr-scale" in result.stdout and "<bool>" not in result.stdout
+    assert "textrnn[plot]" in result.stdout
+    assert "Lowercase the text" in result.stdout
+
+
+def test_serve_refuses_a_port_in_use_or_a_bad_host_before_loading_the_model(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--model", str(tmp_path / "none"), "--port",
+                                     str(port)])
+        one_line_error(result, f"127.0.0.1:{port}", "in use")
+    result = runner.invoke(app, ["serve", "--model", str(tmp_path / "none"), "--host",
+                                 "256.1.1.1"])
+    one_line_error(result, "--host 256.1.1.1")
+
+
+@pytest.mark.parametrize("command", [["eval", "{data}", "--model", "{model}"],
+                                     ["eval", "{data}", "--model", "{model}", "--json"],
+                                     ["info", "{model}"],
+                                     ["predict", "--model", "{model}", "--input", "{lines}"]])
+def test_a_closed_pipe_ends_quietly_with_exit_0(topic_model, topics_csv, tmp_path, command):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("play a jazz song\n" * 20000)
+    exe = Path(sys.executable).parent / "textrnn"
+    args = [a.format(data=topics_csv, model=topic_model, lines=lines) for a in command]
+    process = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()  # as `| head -1` does
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == b""

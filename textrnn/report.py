@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -15,7 +15,25 @@ from textrnn.data.align import Span
 from textrnn.data.markup import markup_line
 from textrnn.data.rasa import rasa_yaml
 
-err = Console(stderr=True, highlight=False)
+UNBOUNDED = 100_000  # columns of a file or a pipe: nothing is cut or wrapped
+
+
+class Output(Console):
+    """Rich's console for what the commands print: to a file or a pipe it cuts and wraps
+    nothing (Rich would at 80 columns: table headers became `flight_…`), and a closed pipe
+    (`textrnn eval ... | head -1`) raises BrokenPipeError for the CLI to end quietly, where
+    Rich would exit with status 1."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(UNBOUNDED, size.height)
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+err = Output(stderr=True, highlight=False)
 SLOT_STYLES = ("bold cyan", "bold magenta", "bold green", "bold yellow", "bold blue", "bold red")
 
 

@@ -33,7 +33,8 @@ def compare_cli(
                      ] = None,
     valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
     task: Annotated[Optional[str], typer.Option(help="classify, tag or joint.")] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on).")] = 40,
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping on).")
+                      ] = 40,
     seed: Annotated[int, typer.Option(help="Random seed, the same for every encoder.")] = 13,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Keep the best model here.")
                    ] = None,
@@ -73,6 +74,5 @@ def compare_cli(
     if json_out:
         report.write_json(rows)
     else:
-        from rich.console import Console
 
-        report.print_compare(rows, Console(), out)
+        report.print_compare(rows, report.Output(), out)

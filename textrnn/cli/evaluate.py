@@ -34,7 +34,7 @@ def evaluate_cli(
     json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", help="Also save JSON here.")
                       ] = None,
-    errors: Annotated[int, typer.Option("--errors", help="Show N wrong predictions.")] = 0,
+    errors: Annotated[int, typer.Option("--errors", min=0, help="Show N wrong predictions.")] = 0,
     engine: EngineOption = "auto",
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
@@ -55,6 +55,5 @@ def evaluate_cli(
     if json_out:
         report.write_json(result)
     else:
-        from rich.console import Console
 
-        report.print_eval(result, Console())
+        report.print_eval(result, report.Output())

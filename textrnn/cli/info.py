@@ -36,9 +36,8 @@ def info_cli(
         if json_out:
             report.write_json(report.pretrained_summary(meta))
         else:
-            from rich.console import Console
 
-            report.print_pretrained_info(meta, Console())
+            report.print_pretrained_info(meta, report.Output())
         return
     bundle.read_meta(model)
     quiet_tensorflow()
@@ -51,9 +50,8 @@ def info_cli(
         slim = {key: value for key, value in meta.items() if key != "vocab"}
         report.write_json({**slim, "vocab_size": len(meta["vocab"]), "layers": rows})
     else:
-        from rich.console import Console
 
-        report.print_info(meta, rows, Console())
+        report.print_info(meta, rows, report.Output())
 
 
 def _is_pretrained(directory: Path) -> bool:

@@ -28,7 +28,7 @@ def predict_cli(
         help="Texts to label; - (or none, with a pipe) reads lines from stdin.")] = None,
     model: ModelOption = Path(DEFAULT_MODEL),
     output_format: Annotated[Optional[str], typer.Option(
-        "--format", "-f", help="table, jsonl, tsv, label, markup (one '\\[Taipei](destination)' "
+        "--format", "-f", help="table, jsonl, tsv, label, markup (one '[Taipei](destination)' "
         "line per input, 'intent<TAB>' first) or rasa (Rasa NLU YAML grouped by intent, least "
         "confident first, for review; reads the whole input before writing, keeping one line "
         "of markup per input; blank lines are left out). Default: table on a terminal, jsonl "
@@ -36,11 +36,12 @@ def predict_cli(
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Read lines from "
                                                        "this file.")] = None,
     output_file: Annotated[Optional[Path], typer.Option("--output", help="Write here.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K best labels.")
-                     ] = 1,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1,
+                                       help="Also list the K best labels.")] = 1,
     threshold: Annotated[Optional[float], typer.Option(
-        help="Only labels with probability >= P (multi-label default 0.5).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+        min=0, max=1, help="Only labels with probability >= P (multi-label default 0.5).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Lines per batch.")] = 256,
     engine: EngineOption = "auto",
 ):
     """Label texts: one result per input line, in order, streamed in batches."""
@@ -50,8 +51,6 @@ def predict_cli(
                             else "jsonl")
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format '{fmt}' (choose from {', '.join(FORMATS)})")
-    if top_k < 1:
-        raise UsageError("--top-k must be at least 1")
     from_stdin = texts in (None, [], ["-"])
     if from_stdin and input_file is None and sys.stdin.isatty():
         raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
@@ -64,8 +63,6 @@ def predict_cli(
     predictor = predictor_for(model, meta, engine)
     predictor.batch_size = batch_size
     from contextlib import ExitStack
-
-    from rich.console import Console
 
     from textrnn.predict.lines import line_batches
 
@@ -80,7 +77,7 @@ def predict_cli(
         # batch holds sentences of about one length (mixed 256-line batches pad twice the work).
         chunk = batch_size * READ_AHEAD_BATCHES
         batches = line_batches(source, chunk) if source is not None else [texts]
-        console = Console(file=sink)
+        console = report.Output(file=sink)
         review = []  # --format rasa: (intent, probability, markup) per input, written at the end
         for batch in batches:
             results = predictor.predict(batch, top_k=top_k, threshold=threshold)
