@@ -191,3 +191,17 @@ def test_a_closed_pipe_ends_quietly_with_exit_0(topic_model, topics_csv, tmp_pat
     process.stdout.close()  # as `| head -1` does
     assert process.wait(timeout=120) == 0
     assert process.stderr.read() == b""
+
+
+def test_a_byte_order_mark_is_no_part_of_the_first_line(topic_model, tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("play a jazz song\nwill it rain\n", encoding="utf-8")
+    marked = tmp_path / "marked.txt"
+    marked.write_text("play a jazz song\nwill it rain\n", encoding="utf-8-sig")
+    expected = runner.invoke(app, ["predict", "--model", str(topic_model), "-f", "jsonl",
+                                   "--input", str(plain)]).stdout
+    from_file = runner.invoke(app, ["predict", "--model", str(topic_model), "-f", "jsonl",
+                                    "--input", str(marked)])
+    from_stdin = runner.invoke(app, ["predict", "-", "--model", str(topic_model), "-f",
+                                     "jsonl"], input=marked.read_bytes())
+    assert from_file.stdout == from_stdin.stdout == expected
