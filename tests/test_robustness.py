@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, write_csv
+from conftest import SAMPLE, TINY, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -205,3 +205,15 @@ def test_a_byte_order_mark_is_no_part_of_the_first_line(topic_model, tmp_path):
     from_stdin = runner.invoke(app, ["predict", "-", "--model", str(topic_model), "-f",
                                      "jsonl"], input=marked.read_bytes())
     assert from_file.stdout == from_stdin.stdout == expected
+
+
+def test_a_folder_whose_files_carry_different_things_is_refused_before_training(tmp_path):
+    folder = tmp_path / "nlu"
+    folder.mkdir()
+    for name in ("flights_nlu.yml", "flights_slots.conll"):
+        (folder / name).write_bytes((SAMPLE / name).read_bytes())
+    code, stderr, heavy = heavy_modules_after("train", folder, "--out", tmp_path / "m")
+    assert code == 2 and "tensorflow" not in heavy
+    assert len(stderr.strip().splitlines()) == 1
+    assert "flights_slots.conll: has slot tags without labels where" in stderr
+    assert not (tmp_path / "m").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,7 +211,25 @@ class Shards:
                 yield index, example
 
     def first(self) -> Example:
-        """The first example, to tell what the data can train before the full pass."""
-        for _, example in self.examples([]):
-            return example
-        raise DataError(f"{self.pattern}: no examples")
+        """The first example, to tell what the data can train before the full pass. Every
+        file's first example must carry what it carries (labels, tags), or training would
+        stop halfway through the pass: the file that differs is named now."""
+        firsts = [(file, example) for file in self.files
+                  for example in itertools.islice(read_examples(file, self.options, []), 1)]
+        if not firsts:
+            raise DataError(f"{self.pattern}: no examples")
+        (file, example), *others = firsts
+        for other_file, other in others:
+            if _carries(other) != _carries(example):
+                raise DataError(
+                    f"{other_file}: has {_carries(other)} where {file} has "
+                    f"{_carries(example)}; "
+                    f"the files of {self.pattern} must agree (all with labels, or none; all "
+                    "with slot tags, or none)")
+        return example
+
+
+def _carries(example: Example) -> str:
+    if example.tags is None:
+        return "labels without slot tags" if example.labels is not None else "text only"
+    return "labels and slot tags" if example.labels is not None else "slot tags without labels"
