@@ -217,3 +217,21 @@ def test_a_folder_whose_files_carry_different_things_is_refused_before_training(
     assert len(stderr.strip().splitlines()) == 1
     assert "flights_slots.conll: has slot tags without labels where" in stderr
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("command", [["train", "{data}"], ["pretrain", "{data}"],
+                                     ["compare", "{data}", "--encoders", "cnn"]])
+@pytest.mark.parametrize("target", ["file", "folder"])
+def test_an_out_that_is_not_a_textrnn_directory_is_refused_before_training(
+        topics_csv, tmp_path, command, target):
+    out = tmp_path / ("x.csv" if target == "file" else "photos")
+    if target == "file":
+        out.write_text("keep me\n")
+    else:
+        out.mkdir()
+        (out / "cat.jpg").write_bytes(b"\xff\xd8")
+    code, stderr, heavy = heavy_modules_after(*(a.format(data=topics_csv) for a in command),
+                                              "--out", out)
+    assert code == 2 and f"{out}: exists and is not a textrnn directory" in stderr
+    assert "tensorflow" not in heavy
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no checkpoint left

@@ -40,11 +40,7 @@ def save(directory: str | Path, meta: dict, write_model: Callable[[Path], dict],
     `extra_files(folder)` may add files (e.g. plots) to the folder before it goes into place,
     so they appear together with the model; if it raises, nothing is replaced.
     """
-    target = Path(directory)
-    if target.exists() and not (target / META_FILE).exists():
-        if not target.is_dir() or any(target.iterdir()):
-            raise BundleError(f"{target}: exists and is not a textrnn model directory; "
-                              "choose another --out")
+    target = check_target(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -57,6 +53,17 @@ def save(directory: str | Path, meta: dict, write_model: Callable[[Path], dict],
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return target
+
+
+def check_target(directory: str | Path) -> Path:
+    """Refuse an output that save() would have to destroy (a file, or a folder holding
+    something else than a textrnn directory); commands call it before any work."""
+    target = Path(directory)
+    if target.exists() and not (target / META_FILE).exists():
+        if not target.is_dir() or any(target.iterdir()):
+            raise BundleError(f"{target}: exists and is not a textrnn directory; choose "
+                              "another --out")
     return target
 
 

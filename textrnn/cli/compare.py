@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from textrnn import bundle
 from textrnn.cli._util import (
     Encoding,
     Format,
@@ -52,6 +53,8 @@ def compare_cli(
     if unknown or not names:
         raise UsageError(f"unknown encoder(s) {', '.join(unknown) or '(none)'} "
                          f"(choose from {', '.join(ENCODERS)})")
+    if out is not None:
+        bundle.check_target(out)
     if valid is None and not 0 < valid_split < 1:
         raise UsageError("compare scores on validation data: give --valid FILE or a "
                          "--valid-split in (0, 1)")

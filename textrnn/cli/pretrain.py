@@ -85,9 +85,11 @@ def pretrain_cli(
 ):
     """Train forward and backward language models on CORPUS and write the embedding and
     encoder they learn to --out, for `textrnn train DATA --pretrained DIR`."""
+    from textrnn import bundle
     from textrnn.train.prepare import TrainConfig
     from textrnn.train.pretrain import pretrain_spec
 
+    bundle.check_target(out)
     spec = pretrain_spec(encoder, units=units, embedding_dim=embedding_dim,
                          char_features=char_features, bigrams=bigrams, dropout=dropout)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from textrnn import bundle
 from textrnn.cli._util import (
     DEFAULT_MODEL,
     STREAM_ABOVE_MB,
@@ -148,6 +149,7 @@ def train_cli(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
     """Train a model on DATA and write it to --out (replaced only once training succeeded)."""
+    bundle.check_target(out)
     if worker_timeout <= 0:
         raise UsageError("--worker-timeout must be positive")
     check_vectors_file(embeddings)
