@@ -235,3 +235,28 @@ def test_an_out_that_is_not_a_textrnn_directory_is_refused_before_training(
     assert code == 2 and f"{out}: exists and is not a textrnn directory" in stderr
     assert "tensorflow" not in heavy
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no checkpoint left
+
+
+def test_patience_counts_from_the_first_epoch_that_learnt_something():
+    import keras
+
+    from textrnn.train.fit import early_stopping
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stopper = early_stopping(None, patience=2)
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    scores = [0.0] * 6 + [0.3, 0.2, 0.25, 0.1]
+    for epoch, score in enumerate(scores):
+        stopper.on_epoch_end(epoch, {"val_score": score})
+        if getattr(model, "stop_training", False):
+            break
+    assert (epoch, stopper.best_epoch, stopper.best) == (8, 6, 0.3)
+
+
+def test_a_model_that_learnt_nothing_is_trained_with_a_warning(tmp_path):
+    result = runner.invoke(app, ["train", str(SAMPLE / "flights_slots.conll"), "--out",
+                                 str(tmp_path / "m"), *TINY, "--epochs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["slot_f1"] == 0
+    assert "warning: validation slot_f1 is 0 after 1 epochs" in result.stderr

@@ -77,12 +77,14 @@ class TrainingProgress:
 
 
 def _figures(logs: dict, validation: bool = False) -> str:
+    """The figures of a batch or (`validation`) an epoch; validation shows the score by name
+    (val_frame_accuracy, val_slot_f1, ...), not val_score, which may add a tie-breaker."""
     parts = []
     for key, value in logs.items():
-        if key.startswith("val_") and not validation:
+        if (key.startswith("val_") and not validation) or key == "val_score":
             continue
-        if (key in ("loss", "val_loss", "val_score") or key.endswith("accuracy")
-                or key.endswith("perplexity")):
+        if (key in ("loss", "val_loss", "val_slot_f1", "val_micro_f1")
+                or key.endswith("accuracy") or key.endswith("perplexity")):
             parts.append(f"{key.replace('_accuracy', '_acc')} {value:.4f}")
     return "  ".join(parts)
 

@@ -226,6 +226,7 @@ def train_cli(
         fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
     if valid_examples:
         meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
+        _warn_if_nothing_learnt(meta)
     if cluster is None or cluster.is_chief:  # other workers write nothing
         saving.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
         if checkpoints is not None:
@@ -237,6 +238,16 @@ def train_cli(
         report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
     elif not quiet:
         report.print_train_summary(meta, str(out))
+
+
+def _warn_if_nothing_learnt(meta: dict) -> None:
+    from textrnn.report import err
+    from textrnn.train.fit import learnt, score_name, task_score
+
+    if not learnt(task_score(meta["metrics"])):
+        err.print(f"[yellow]warning:[/] validation {score_name(meta['metrics'])} is 0 after "
+                  f"{meta['training']['epochs_run']} epochs: the model has learnt nothing yet "
+                  "(more --epochs, another --lr or more data may help)")
 
 
 def _plotter(meta: dict):
