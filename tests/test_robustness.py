@@ -2,6 +2,7 @@
 
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -260,3 +261,17 @@ def test_a_model_that_learnt_nothing_is_trained_with_a_warning(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["metrics"]["slot_f1"] == 0
     assert "warning: validation slot_f1 is 0 after 1 epochs" in result.stderr
+
+
+def test_info_reads_a_model_without_tensorflow_and_older_models_through_keras(topic_model,
+                                                                              tmp_path):
+    code, stderr, heavy = heavy_modules_after("info", topic_model, "--json")
+    assert code == 0 and heavy == [], stderr
+    older = tmp_path / "older"
+    shutil.copytree(topic_model, older)
+    meta = json.loads((older / "textrnn.json").read_text())
+    rows = meta.pop("layers")
+    (older / "textrnn.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["info", str(older), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["layers"] == rows

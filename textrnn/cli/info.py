@@ -39,19 +39,23 @@ def info_cli(
 
             report.print_pretrained_info(meta, report.Output())
         return
-    bundle.read_meta(model)
-    quiet_tensorflow()
-    from textrnn.nn import saving
-    from textrnn.nn.factory import layer_table
-
-    keras_model, meta = saving.load(model)
-    rows = layer_table(keras_model)
+    meta = bundle.read_meta(model)
+    rows = meta.get("layers") or _keras_layer_table(model)
     if json_out:
         slim = {key: value for key, value in meta.items() if key != "vocab"}
         report.write_json({**slim, "vocab_size": len(meta["vocab"]), "layers": rows})
     else:
 
         report.print_info(meta, rows, report.Output())
+
+
+def _keras_layer_table(model: Path) -> list[dict]:
+    """The layer table of a model saved before textrnn.json held it: from Keras (slow)."""
+    quiet_tensorflow()
+    from textrnn.nn import saving
+    from textrnn.nn.factory import layer_table
+
+    return layer_table(saving.load(model)[0])
 
 
 def _is_pretrained(directory: Path) -> bool:
