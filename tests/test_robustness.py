@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TINY, write_csv
+from conftest import SAMPLE, TINY, topic_rows, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -275,3 +275,57 @@ def test_info_reads_a_model_without_tensorflow_and_older_models_through_keras(to
     result = runner.invoke(app, ["info", str(older), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["layers"] == rows
+
+
+@pytest.fixture(scope="module")
+def multilabel(tmp_path_factory):
+    """A multi-label model trained with --label-sep '|', and its data."""
+    folder = tmp_path_factory.mktemp("multilabel")
+    rows = [(text, label if i % 4 else f"{label}|urgent")
+            for i, (text, label) in enumerate(topic_rows(150, seed=3))]
+    data = write_csv(folder / "data.csv", ["text", "label"], rows)
+    out = folder / "model"
+    result = runner.invoke(app, ["train", str(data), "--out", str(out), *TINY,
+                                 "--label-sep", "|"])
+    assert result.exit_code == 0, result.output
+    return out, data
+
+
+def test_eval_splits_labels_as_the_model_was_trained_and_warns_of_unseen_ones(multilabel,
+                                                                             tmp_path):
+    model, data = multilabel
+    result = runner.invoke(app, ["eval", str(data), "--model", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    scored = json.loads(result.stdout)
+    assert "unseen_labels" not in scored and result.stderr == ""
+    assert not any("|" in label for label in scored["per_class"])
+    other = write_csv(tmp_path / "other.csv", ["text", "label"],
+                      [("rain and snow", "weather|sports"), ("play a song", "music")])
+    result = runner.invoke(app, ["eval", str(other), "--model", str(model), "--json"])
+    assert json.loads(result.stdout)["unseen_labels"] == ["sports"]
+    assert "warning:" in result.stderr and "never saw" in result.stderr
+    assert "sports" in result.stderr
+
+
+def test_a_label_below_the_threshold_is_one_answer_in_every_output(multilabel):
+    import numpy as np
+
+    from textrnn import report
+    from textrnn.predict.predictor import Predictor
+    from textrnn.predict.rasa import parse_result
+
+    predictor = Predictor.load(str(multilabel[0]), "numpy")
+    item = predictor.analyze(["please the now"])[0]
+    item.label_probs = np.linspace(0.44, 0.1, len(predictor.labels))  # all below 0.5
+    best = predictor.labels[0]
+    result = predictor.describe(item, top_k=3)
+    assert (result["label"], result["prob"], result["labels"]) == (None, 0.44, [])
+    assert report.prediction_line(result, "label") == ""
+    assert report.rasa_item(result)[:2] == ("nlu_fallback", 0.44)
+    parsed = parse_result(predictor, item)
+    assert parsed["intent"] == {"name": "nlu_fallback", "confidence": 0.44}
+    assert parsed["intent_ranking"] == [parsed["intent"]]
+    item.label_probs[0] = 0.9  # above it: the label everywhere
+    assert predictor.describe(item)["label"] == best
+    assert report.rasa_item(predictor.describe(item))[:2] == (best, 0.9)
+    assert parse_result(predictor, item)["intent"] == {"name": best, "confidence": 0.9}

@@ -14,6 +14,7 @@ from rich.text import Text
 from textrnn.data.align import Span
 from textrnn.data.markup import markup_line
 from textrnn.data.rasa import rasa_yaml
+from textrnn.predict.rasa import FALLBACK_INTENT
 
 UNBOUNDED = 100_000  # columns of a file or a pipe: nothing is cut or wrapped
 
@@ -143,9 +144,6 @@ def print_eval(report: dict, console: Console) -> None:
     confusion = report.get("confusion") or report.get("intent", {}).get("confusion")
     if confusion and len(confusion["labels"]) <= 20:
         console.print(_confusion_table(confusion))
-    if report.get("unseen_labels"):
-        unseen = ", ".join(report["unseen_labels"])
-        console.print(f"[yellow]labels the model never saw:[/] {unseen}")
     for error in report.get("errors", []):
         console.print(_error_line(error))
 
@@ -243,9 +241,6 @@ def prediction_line(result: dict, fmt: str) -> str:
 
 def _slot_spans(result: dict) -> list[Span]:
     return [Span(slot["start"], slot["end"], slot["slot"]) for slot in result.get("slots", [])]
-
-
-FALLBACK_INTENT = "nlu_fallback"  # Rasa's name for an intent below the threshold
 
 
 def rasa_item(result: dict) -> tuple[str, float, str]:

@@ -73,7 +73,7 @@ def compare_cli(
     rows, best = run_compare(corpus, valid_corpus, names, config, task,
                              progress=lambda name: report.err.print(f"training {name} ..."))
     if out is not None:
-        saving.save(out, *best)
+        saving.save(out, best[0], {**best[1], "label_sep": label_sep})
     if json_out:
         report.write_json(rows)
     else:

@@ -44,12 +44,18 @@ def evaluate_cli(
     from textrnn import bundle, report
 
     meta = bundle.read_meta(model)
+    if label_sep is None:  # the separator the model was trained with
+        label_sep = meta.get("label_sep")
     corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
                        span_align=span_align)
     check_task(meta["task"], corpus)
     from textrnn.predict.predictor import evaluate
 
     result = evaluate(predictor_for(model, meta, engine), corpus.examples, errors)
+    if result.get("unseen_labels"):
+        report.err.print(f"[yellow]warning:[/] {corpus.source}: labels the model never saw "
+                         f"(every example with one is scored wrong): "
+                         f"{', '.join(result['unseen_labels'])}")
     if output:
         report.write_json(result, str(output))
     if json_out:

@@ -227,6 +227,7 @@ def train_cli(
     if valid_examples:
         meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
         _warn_if_nothing_learnt(meta)
+    meta["label_sep"] = label_sep  # eval splits the gold labels the same way
     if cluster is None or cluster.is_chief:  # other workers write nothing
         saving.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
         if checkpoints is not None:

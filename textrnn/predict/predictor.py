@@ -210,6 +210,10 @@ def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict
     if predictor.task in ("classify", "joint"):
         pred_labels = [_top_labels(predictor, item) for item in analyses]
         gold_labels = [example.labels for example in examples]
+        unseen = sorted({label for labels in gold_labels for label in labels}
+                        - set(predictor.labels))
+        if unseen:
+            report["unseen_labels"] = unseen
     if predictor.task == "tag":
         report.update(metrics.span_report(gold_tags, pred_tags))
     elif predictor.multilabel:
@@ -221,9 +225,6 @@ def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict
             report.update(metrics.joint_report(gold, best, gold_tags, pred_tags))
         else:
             report.update(metrics.classification_report(gold, best))
-        unseen = sorted(set(gold) - set(predictor.labels))
-        if unseen:
-            report["unseen_labels"] = unseen
     if show_errors:
         report["errors"] = _errors(examples, gold_labels, pred_labels, gold_tags, pred_tags,
                                    show_errors)
