@@ -329,3 +329,41 @@ def test_a_label_below_the_threshold_is_one_answer_in_every_output(multilabel):
     assert predictor.describe(item)["label"] == best
     assert report.rasa_item(predictor.describe(item))[:2] == (best, 0.9)
     assert parse_result(predictor, item)["intent"] == {"name": best, "confidence": 0.9}
+
+
+def test_a_data_file_given_as_the_model_is_called_a_file(topics_csv):
+    one_line_error(runner.invoke(app, ["predict", "hi", "--model", str(topics_csv)]),
+                   "a file, not a model directory")
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_csv_file_separated_otherwise_is_read_whole_and_streamed(tmp_path, separator):
+    from textrnn.data.shards import Shards
+
+    data = tmp_path / "data.csv"
+    data.write_text(f"text{separator}label\nrain today{separator}weather\n"
+                    f"play jazz{separator}music\n")
+    whole = read_corpus(str(data)).examples
+    streamed = [example for _, example in Shards(str(data), ReadOptions()).examples([])]
+    for examples in (whole, streamed):
+        assert [(e.text, e.labels) for e in examples] == [("rain today", ["weather"]),
+                                                           ("play jazz", ["music"])]
+
+
+def test_eval_names_the_column_the_model_needs(topic_model):
+    one_line_error(runner.invoke(app, ["eval", str(SAMPLE / "flights_slots.conll"), "--model",
+                                       str(topic_model)]),
+                   f"the classify model in {topic_model} needs a label column",
+                   "has no label column")
+
+
+def test_a_model_whose_numpy_export_is_gone_falls_back_to_keras(topic_model, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(topic_model, copy)
+    (copy / "graph.json").unlink()
+    result = runner.invoke(app, ["predict", "play a jazz song", "--model", str(copy), "-f",
+                                 "label"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "music\n"
+    assert result.stderr.startswith("textrnn: note: predicting with TensorFlow")
+    assert "graph.json missing" in result.stderr

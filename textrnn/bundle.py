@@ -100,6 +100,9 @@ def read_json(directory: str | Path, what: str, hint: str) -> dict:
     """The JSON object in the textrnn.json of a `what` ("model directory", "pretrained
     directory"); `hint` says how to make one when there is none."""
     folder = Path(directory)
+    if folder.is_file():
+        raise BundleError(f"{folder}: a file, not a {what} (the folder that `textrnn train` "
+                          "or `textrnn pretrain` writes)")
     if not folder.is_dir():
         raise BundleError(f"{folder}: no {what} here ({hint})")
     path = folder / META_FILE
@@ -130,7 +133,18 @@ def read_meta(directory: str | Path) -> dict:
     if meta["format_version"] > FORMAT_VERSION:
         raise BundleError(f"{path}: written by a newer textrnn (format {meta['format_version']}, "
                           f"this version reads up to {FORMAT_VERSION}); upgrade textrnn")
+    _check_export(Path(directory), meta)
     return meta
+
+
+def _check_export(folder: Path, meta: dict) -> None:
+    """A NumPy export whose files are gone counts as none, so that prediction falls back to
+    Keras (with its notice) rather than failing."""
+    engine = meta.get("engine")
+    if isinstance(engine, dict) and engine.get("numpy"):
+        missing = [name for name in (GRAPH_FILE, WEIGHTS_FILE) if not (folder / name).is_file()]
+        if missing:
+            meta["engine"] = {"numpy": False, "reason": f"{' and '.join(missing)} missing"}
 
 
 def check_model_file(path: Path) -> None:

@@ -224,12 +224,16 @@ def streams(data: str, stream: bool | None) -> bool:
     return not path.is_file() or path.stat().st_size > STREAM_ABOVE_MB * 2**20
 
 
-def check_task(task: str, corpus) -> None:
-    needs = {"classify": corpus.has_labels, "tag": corpus.has_tags,
-             "joint": corpus.has_labels and corpus.has_tags}
+def check_task(task: str, corpus, who: str | None = None) -> None:
+    """The data has what the task needs; the error names what it lacks. `who` needs it
+    (default: --task TASK)."""
+    needs = {"classify": ["label"], "tag": ["tags"], "joint": ["tags", "intent"]}
     if task not in needs:
         raise UsageError(f"unknown --task '{task}' (choose from classify, tag, joint)")
-    if not needs[task]:
+    has = {"label": corpus.has_labels, "intent": corpus.has_labels, "tags": corpus.has_tags}
+    lacking = [column for column in needs[task] if not has[column]]
+    if lacking:
         what = {"classify": "a label column", "tag": "a tags column",
                 "joint": "both a tags and an intent column"}[task]
-        raise UsageError(f"--task {task} needs {what}; {corpus.source} has none")
+        raise UsageError(f"{who or f'--task {task}'} needs {what}; {corpus.source} has no "
+                         f"{' and no '.join(lacking)} column")

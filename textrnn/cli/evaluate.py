@@ -48,7 +48,7 @@ def evaluate_cli(
         label_sep = meta.get("label_sep")
     corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
                        span_align=span_align)
-    check_task(meta["task"], corpus)
+    check_task(meta["task"], corpus, f"the {meta['task']} model in {model}")
     from textrnn.predict.predictor import evaluate
 
     result = evaluate(predictor_for(model, meta, engine), corpus.examples, errors)

@@ -22,7 +22,7 @@ from textrnn.data.examples import Example, ReadOptions, skipped_warning
 from textrnn.data.fasttext import fasttext_examples
 from textrnn.data.plain import plain_examples
 from textrnn.data.read import STREAMED, SUFFIXES, check_format, detect_format
-from textrnn.data.tables import Columns, json_objects
+from textrnn.data.tables import Columns, delimiter, json_objects
 from textrnn.errors import DataError
 
 SNIFF_BYTES = 65536
@@ -106,7 +106,8 @@ def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iter
 
 def _csv_records(handle, source: str, fmt: str) -> Iterator[tuple[int, dict | list]]:
     """(row, cells) with the header's names; the header is row 1, as a spreadsheet counts."""
-    reader = csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")
+    first = handle.readline()
+    reader = csv.reader(itertools.chain([first], handle), delimiter=delimiter(fmt, first))
     header = next(reader, None)
     if not header:
         raise DataError(f"{source}: no examples (the file is empty)")

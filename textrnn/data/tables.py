@@ -25,6 +25,20 @@ from textrnn.errors import DataError
 TEXT_COLUMNS = ("text", "sentence", "utterance", "query", "tokens", "words")
 LABEL_COLUMNS = ("label", "labels", "intent", "class", "category")
 TAG_COLUMNS = ("tags", "slots", "bio", "ner_tags")
+
+
+def delimiter(fmt: str, header: str) -> str:
+    """The field separator of a table: a tab for TSV; for CSV a comma, unless the header line
+    has none and has semicolons or tabs (spreadsheets in many locales save `;`)."""
+    if fmt == "tsv":
+        return "\t"
+    if "," not in header:
+        for other in (";", "\t"):
+            if other in header:
+                return other
+    return ","
+
+
 def csv_frame(text: str, source: str, sep: str):
     import pandas as pd
 
