@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -367,3 +368,53 @@ def test_a_model_whose_numpy_export_is_gone_falls_back_to_keras(topic_model, tmp
     assert result.stdout == "music\n"
     assert result.stderr.startswith("textrnn: note: predicting with TensorFlow")
     assert "graph.json missing" in result.stderr
+
+
+def test_output_to_a_pipe_is_neither_cut_nor_wrapped(topics_csv, tmp_path):
+    import io
+
+    import numpy as np
+
+    from textrnn import report
+    from textrnn.data.vectors import write_vec
+
+    result = runner.invoke(app, ["train", str(topics_csv), "--out", str(tmp_path / "m"),
+                                 *TINY[:-1]])
+    epochs = [line for line in result.stderr.splitlines() if re.match(r"epoch +\d+  ", line)]
+    assert len(epochs) == 4 and all("val_acc " in line for line in epochs), result.stderr
+    labels = ["flight_status_and_delays", "cancel_flight_booking"]
+    printed = io.StringIO()
+    report.print_eval({"examples": 2, "accuracy": 0.5, "confusion": {
+        "labels": labels, "matrix": [[1, 0], [1, 0]]}, "errors": [
+        {"text": "where is my flight " * 8, "gold": labels[0], "pred": labels[1]}]},
+        report.Output(file=printed))
+    assert all(label in printed.getvalue() for label in labels)
+    assert ("where is my flight " * 8).strip() in printed.getvalue()
+    vectors = io.StringIO()
+    sys.stdout, saved = vectors, sys.stdout
+    try:
+        assert write_vec("-", ["<pad>", "<unk>", "rain"], np.ones((3, 2))) == 1
+    finally:
+        sys.stdout = saved
+    assert vectors.getvalue() == "1 2\nrain 1 1\n"
+
+
+def test_what_predict_hides_is_said_on_stderr(topic_model, topics_csv, tmp_path):
+    long = " ".join(["rain"] * 500)
+    result = runner.invoke(app, ["predict", "-", "--model", str(topic_model), "-f", "label"],
+                           input=f"{long}\nplay jazz\n")
+    assert result.stdout == "weather\nmusic\n"
+    assert "1 input line(s) longer than the model's maximum" in result.stderr
+    result = runner.invoke(app, ["predict", "--input", str(topics_csv), "--model",
+                                 str(topic_model), "-f", "label"])
+    assert result.exit_code == 0
+    assert f"{topics_csv}: predict labels each line as it is" in result.stderr
+
+
+def test_a_table_with_both_a_label_and_an_intent_column_says_which_it_uses(tmp_path):
+    data = write_csv(tmp_path / "both.csv", ["text", "label", "intent"],
+                     [("rain today", "a", "weather"), ("play jazz", "b", "music")])
+    warnings = read_corpus(str(data)).warnings
+    assert warnings == [f"{data}: columns label, intent could each be the label; using 'label' "
+                        "(--label-col picks another)"]
+    assert read_corpus(str(data), ReadOptions(label_col="intent")).warnings == []

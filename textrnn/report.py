@@ -162,7 +162,7 @@ def _confusion_table(confusion: dict) -> Table:
     table = Table(title="confusion (rows gold, columns predicted)", title_justify="left")
     table.add_column("")
     for label in confusion["labels"]:
-        table.add_column(label[:10], justify="right")
+        table.add_column(label, justify="right")
     for i, (label, row) in enumerate(zip(confusion["labels"], confusion["matrix"])):
         table.add_row(label, *(f"[bold]{v}[/]" if i == j and v else str(v)
                                for j, v in enumerate(row)))

@@ -56,6 +56,8 @@ def predict_cli(
         raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
     if input_file is not None and not input_file.is_file():
         raise UsageError(f"--input {input_file}: no such file")
+    if input_file is not None:
+        _warn_if_data_file(input_file)
     meta = bundle.read_meta(model)
     if fmt == "rasa" and meta["task"] == "tag":
         raise UsageError("--format rasa groups examples by intent, and this model predicts "
@@ -79,8 +81,10 @@ def predict_cli(
         batches = line_batches(source, chunk) if source is not None else [texts]
         console = report.Output(file=sink)
         review = []  # --format rasa: (intent, probability, markup) per input, written at the end
+        truncated = 0
         for batch in batches:
             results = predictor.predict(batch, top_k=top_k, threshold=threshold)
+            truncated += sum("truncated" in result for result in results)
             if fmt == "table":
                 report.print_predictions_table(results, console)
             elif fmt == "rasa":
@@ -90,3 +94,18 @@ def predict_cli(
             sink.flush()
         if fmt == "rasa":
             sink.write(report.rasa_predictions(review))
+    if truncated and fmt not in ("jsonl", "table"):  # those two mark each truncated input
+        report.err.print(f"[yellow]warning:[/] {truncated} input line(s) longer than the "
+                         f"model's maximum of {predictor.max_len} tokens were cut to it "
+                         "(--format jsonl marks each with \"truncated\": true)")
+
+
+def _warn_if_data_file(path: Path) -> None:
+    """predict reads plain lines: a data file's header and separators would be labelled too."""
+    from textrnn.data.read import SUFFIXES
+    from textrnn.report import err
+
+    if path.suffix.lower() in SUFFIXES:
+        err.print(f"[yellow]warning:[/] {path}: predict labels each line as it is, a "
+                  f"{path.suffix} file's header and separators too (it reads one text a line; "
+                  f"`textrnn eval {path}` scores labelled data)")

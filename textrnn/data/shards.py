@@ -139,6 +139,7 @@ def _table_examples(records, source: str, options: ReadOptions, unit: str,
     for row, cells in records:
         if columns is None:
             columns = Columns.pick([str(name) for name in cells], source, options)
+            warnings.extend(columns.warnings)
             continue
         # A field missing from a JSON object is an empty cell, as in the whole-file reader.
         cells = {name: cells.get(name) for name in columns.wanted}
