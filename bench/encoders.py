@@ -58,6 +58,7 @@ def bench_encoders(args, work: Path) -> dict:
             "skipped_on_snips": skipped, "epochs": epochs,
             "epochs_from": "--epochs" if args.epochs is not None else "ENCODER_EPOCHS",
             "metrics": {"trec": ["accuracy", "macro_f1"],
-                        "snips": ["intent_accuracy", "slot_f1", "frame_accuracy"]},
+                        "snips": ["intent_accuracy", "slot_f1", "slot_f1_seen",
+                                  "slot_f1_unseen", "frame_accuracy"]},
             "data": {data: {"train": str(train), "test": str(test)}
                      for data, (train, test, _) in plans.items()}}

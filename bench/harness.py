@@ -325,7 +325,9 @@ def repeated(lines: list[str], at_least: int) -> list[str]:
 def slim(metrics: dict) -> dict:
     """Metrics without the bulky per-class tables and confusion matrices."""
     drop = {"per_class", "per_slot", "confusion", "errors"}
-    out = {k: v for k, v in metrics.items() if k not in drop}
+    out = {k: v for k, v in metrics.items() if k not in drop and k != "by_value"}
+    for side, scores in (metrics.get("by_value") or {}).items():  # seen / unseen slot values
+        out[f"slot_f1_{side}"] = scores["f1"]
     if isinstance(out.get("intent"), dict):
         out["intent"] = {k: v for k, v in out["intent"].items() if k not in drop}
     return out

@@ -14,7 +14,7 @@ from textrnn.nn.jordan import JordanCell, JordanTagger
 from textrnn.predict.predictor import Predictor
 from textrnn.predict.runtime import NumpyModel
 from textrnn.text import OOV, PAD
-from textrnn.train.fit import default_spec
+from textrnn.train.defaults import resolve_spec
 
 VOCAB, LABELS, TAGS = 30, 4, 5
 TOLERANCE = 1e-4
@@ -40,7 +40,7 @@ def randomize(model, seed: int) -> None:
 
 
 def factory_model(task, encoder, seed=0, **overrides):
-    spec = default_spec(task, encoder, units=8, embedding_dim=6, **overrides)
+    spec = resolve_spec(task, encoder, units=8, embedding_dim=6, **overrides)[0]
     spec.vocab_size, spec.num_labels, spec.num_tags, spec.num_chars = VOCAB, LABELS, TAGS, 12
     model = build_model(spec)
     randomize(model, seed)

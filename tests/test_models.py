@@ -3,11 +3,11 @@ import pytest
 
 from textrnn.errors import UsageError
 from textrnn.nn.factory import ENCODERS, build_model, check_spec, encoders_for, layer_table
-from textrnn.train.fit import default_spec
+from textrnn.train.defaults import resolve_spec
 
 
 def spec_for(task, encoder, **overrides):
-    spec = default_spec(task, encoder, units=8, embedding_dim=6, **overrides)
+    spec = resolve_spec(task, encoder, units=8, embedding_dim=6, **overrides)[0]
     spec.vocab_size, spec.num_labels, spec.num_tags, spec.num_chars = 30, 4, 5, 12
     return spec
 

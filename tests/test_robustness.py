@@ -254,6 +254,15 @@ def test_patience_counts_from_the_first_epoch_that_learnt_something():
         if getattr(model, "stop_training", False):
             break
     assert (epoch, stopper.best_epoch, stopper.best) == (8, 6, 0.3)
+    stopper = early_stopping(None, patience=2)  # a model that never learns: 5 x patience
+    model.stop_training = False
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch in range(30):
+        stopper.on_epoch_end(epoch, {"val_score": 0.0})
+        if model.stop_training:
+            break
+    assert epoch == 9
 
 
 def test_a_model_that_learnt_nothing_is_trained_with_a_warning(tmp_path):

@@ -14,7 +14,7 @@ from textrnn.cli import app
 from textrnn.errors import UsageError
 from textrnn.nn.factory import build_model, check_spec
 from textrnn.nn.tree import TreeEncoder
-from textrnn.train.fit import default_spec
+from textrnn.train.defaults import resolve_spec
 
 VOCAB, DIM, UNITS = 30, 6, 5
 
@@ -111,13 +111,13 @@ def test_the_layer_serializes():
     ("classify", {"bidirectional": True}, "--bidirectional does not apply to the 'tree'"),
 ])
 def test_options_that_do_not_fit_a_tree_are_refused(task, overrides, message):
-    spec = default_spec(task, "tree", **overrides)
+    spec = resolve_spec(task, "tree", **overrides)[0]
     with pytest.raises(UsageError, match=message):
         check_spec(spec)
 
 
 def test_the_classifier_uses_the_root_without_pooling():
-    spec = default_spec("classify", "tree", units=8, embedding_dim=6)
+    spec = resolve_spec("classify", "tree", units=8, embedding_dim=6)[0]
     assert not spec.bidirectional
     spec.vocab_size, spec.num_labels = VOCAB, 3
     model = build_model(spec)

@@ -17,7 +17,7 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 
 __all__ = [
     "bio_spans",
@@ -26,6 +26,7 @@ __all__ = [
     "multilabel_report",
     "prf",
     "span_report",
+    "value_split_report",
 ]
 
 Span = tuple[str, int, int]
@@ -351,3 +352,33 @@ def joint_report(
         **slots,
         "intent": intent,
     }
+
+
+def value_split_report(
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    span_values: Sequence[Callable[[int, int], str]],
+    known: Collection[str],
+) -> dict:
+    """Span P/R/F1 split by whether a span's value occurs in `known` (the training data's slot
+    values): ``seen`` and ``unseen``, each {precision, recall, f1, support}.
+
+    ``span_values[i](start, end)`` is the normalised text of sentence i's tokens start..end.
+    A gold span counts by its own value (recall), a predicted span by the value it covers
+    (precision); an exact match has the same value on both sides, so the split is consistent.
+    """
+    _check_same_length(gold, pred, "value_split_report (sentences)")
+    counts = {side: {"tp": 0, "gold": 0, "pred": 0} for side in ("seen", "unseen")}
+    for i, (g_tags, p_tags, value) in enumerate(zip(gold, pred, span_values)):
+        g_spans = _sentence_spans(g_tags, "gold", i)
+        p_spans = _sentence_spans(p_tags, "pred", i)
+        for spans, key in ((g_spans, "gold"), (p_spans, "pred")):
+            for _, start, end in spans:
+                counts["seen" if value(start, end) in known else "unseen"][key] += 1
+        for _, start, end in g_spans & p_spans:
+            counts["seen" if value(start, end) in known else "unseen"]["tp"] += 1
+    report = {}
+    for side, c in counts.items():
+        p, r, f = prf(c["tp"], c["pred"] - c["tp"], c["gold"] - c["tp"])
+        report[side] = {"precision": p, "recall": r, "f1": f, "support": c["gold"]}
+    return report

@@ -136,6 +136,9 @@ def print_eval(report: dict, console: Console) -> None:
         if key in report:
             summary.add_row(key, percent(report[key]))
     console.print(summary)
+    if report.get("by_value"):
+        console.print(_prf_table("slot values seen / never seen in training",
+                                 report["by_value"]))
     per_class = report.get("per_class") or report.get("intent", {}).get("per_class")
     if per_class:
         console.print(_prf_table("per class", per_class))
@@ -170,7 +173,10 @@ def _confusion_table(confusion: dict) -> Table:
 
 
 def _error_line(error: dict) -> str:
-    return (f"[red]✗[/] {error['text']}\n    gold: {error['gold']}\n    pred: {error['pred']}")
+    unseen = (f"\n    unseen values: {'; '.join(error['unseen'])}" if error.get("unseen")
+              else "")
+    return (f"[red]✗[/] {error['text']}\n    gold: {error['gold']}\n    pred: {error['pred']}"
+            + unseen)
 
 
 def highlighted(result: dict) -> Text:
@@ -288,6 +294,10 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
     if training:
         head.add_row("trained", f"{training.get('epochs_run')} epochs on "
                      f"{training.get('train_rows')} rows in {training.get('seconds')} s")
+        for origin in ("given", "defaults"):
+            if training.get(origin):
+                head.add_row(f"options ({origin})", ", ".join(
+                    f"{name} {value}" for name, value in training[origin].items()))
     for key, value in _headline(meta.get("metrics", {})).items():
         head.add_row(f"valid {key}", value)
     console.print(head)
@@ -355,10 +365,6 @@ def print_compare(rows: list[dict], console: Console, kept=None) -> None:
         console.print(f"* best; kept in {kept}")
 
 
-def write_json(data, path: str | None = None) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=1)
-    if path:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    else:
-        sys.stdout.write(text + "\n")
+def write_json(data, stream=None) -> None:
+    """Indented JSON to `stream` (stdout by default)."""
+    (stream or sys.stdout).write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")

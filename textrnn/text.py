@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PAD, OOV = "<pad>", "<unk>"
+OOV_ID = 1  # every Vocabulary: id 0 pads, id 1 is the unknown word
 MAX_CHARS = 16  # characters kept per token for character features
 BIGRAM_END = "</s>"  # the right neighbour of a sentence's last token
 PAD_TAG = 0  # tag id 0 pads tag sequences and is never predicted
@@ -123,7 +124,7 @@ class Vocabulary:
 
     def encode(self, tokens: list[str]) -> list[int]:
         ids = self._ids
-        return [ids.get(token, 1) for token in tokens]
+        return [ids.get(token, OOV_ID) for token in tokens]
 
 
 def char_matrix(tokens: list[str], chars: Vocabulary, width: int = MAX_CHARS) -> np.ndarray:

@@ -34,8 +34,9 @@ def compare_cli(
                      ] = None,
     valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
     task: Annotated[Optional[str], typer.Option(help="classify, tag or joint.")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping on).")
-                      ] = 40,
+    epochs: Annotated[Optional[int], typer.Option(
+        min=1, help="Maximum epochs (default 200: early stopping ends training long before).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed, the same for every encoder.")] = 13,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Keep the best model here.")
                    ] = None,

@@ -34,13 +34,16 @@ def convert_cli(
 ):
     """Convert DATA to OUT: tables, CoNLL, fastText, markup, Rasa YAML, span JSON lines."""
     from textrnn.data.write import lost, output_format, write_corpus
+    from textrnn.files import check_output
     from textrnn.report import err
 
+    if out != "-":
+        check_output(out, (data,), "OUT")
     corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
                        span_align=span_align)
     target = output_format(out, corpus, to)
     for what in lost(corpus, target):
         err.print(f"[yellow]not carried over:[/] {what}")
-    write_corpus(corpus, out, target)
+    write_corpus(corpus, out, target, inputs=(data,))
     if out != "-":
         err.print(f"wrote {len(corpus.examples)} examples to {out} ({target})")

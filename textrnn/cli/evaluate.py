@@ -24,6 +24,7 @@ from textrnn.cli._util import (
     predictor_for,
     read_data,
 )
+from textrnn.files import atomic_output, check_output
 
 
 @app.command("eval")
@@ -43,6 +44,8 @@ def evaluate_cli(
     """Score a model on labelled DATA: accuracy and F1, or span F1 for slots."""
     from textrnn import bundle, report
 
+    if output:
+        check_output(output, (data,), "--output")
     meta = bundle.read_meta(model)
     if label_sep is None:  # the separator the model was trained with
         label_sep = meta.get("label_sep")
@@ -57,7 +60,8 @@ def evaluate_cli(
                          f"(every example with one is scored wrong): "
                          f"{', '.join(result['unseen_labels'])}")
     if output:
-        report.write_json(result, str(output))
+        with atomic_output(output, inputs=(data,), option="--output") as handle:
+            report.write_json(result, handle)
     if json_out:
         report.write_json(result)
     else:

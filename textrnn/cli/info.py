@@ -42,8 +42,10 @@ def info_cli(
     meta = bundle.read_meta(model)
     rows = meta.get("layers") or _keras_layer_table(model)
     if json_out:
-        slim = {key: value for key, value in meta.items() if key != "vocab"}
-        report.write_json({**slim, "vocab_size": len(meta["vocab"]), "layers": rows})
+        slim = {key: value for key, value in meta.items() if key not in ("vocab", "slot_values")}
+        values = {kind: len(found) for kind, found in (meta.get("slot_values") or {}).items()}
+        report.write_json({**slim, "vocab_size": len(meta["vocab"]),
+                           "slot_values": values or None, "layers": rows})
     else:
 
         report.print_info(meta, rows, report.Output())

@@ -17,6 +17,7 @@ from textrnn.cli._util import (
     predictor_for,
 )
 from textrnn.errors import UsageError
+from textrnn.files import atomic_output, check_output
 
 READ_AHEAD_BATCHES = 16
 FORMATS = ("table", "jsonl", "tsv", "label", "markup", "rasa")
@@ -56,6 +57,8 @@ def predict_cli(
         raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
     if input_file is not None and not input_file.is_file():
         raise UsageError(f"--input {input_file}: no such file")
+    if output_file is not None:
+        check_output(output_file, (input_file,), "--output")
     if input_file is not None:
         _warn_if_data_file(input_file)
     meta = bundle.read_meta(model)
@@ -73,8 +76,9 @@ def predict_cli(
             source = files.enter_context(open(input_file, "rb"))
         else:
             source = sys.stdin.buffer if from_stdin else None
-        sink = (files.enter_context(open(output_file, "w", encoding="utf-8")) if output_file
-                else sys.stdout)
+        sink = (files.enter_context(atomic_output(output_file, inputs=(input_file,),
+                                                  option="--output"))
+                if output_file else sys.stdout)
         # Read many batches' worth at a time: the predictor sorts them by length, so each model
         # batch holds sentences of about one length (mixed 256-line batches pad twice the work).
         chunk = batch_size * READ_AHEAD_BATCHES

@@ -48,15 +48,16 @@ def pretrain_cli(
         "--bigrams/--no-bigrams",
         help="Also learn bigram vectors (default when most tokens are CJK).")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="Dropout rate.")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping on).")
-                      ] = 20,
+    epochs: Annotated[Optional[int], typer.Option(
+        min=1, help="Maximum epochs (default 20; early stopping on).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         min=1, help="Sentences per batch (default 64, fewer for small data).")] = None,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
     clipnorm: Annotated[float, typer.Option(min=0, help="Gradient clipping norm (0: off).")
                         ] = 1.0,
-    patience: Annotated[int, typer.Option(
-        min=0, help="Epochs without a better held-out perplexity before stopping.")] = 3,
+    patience: Annotated[Optional[int], typer.Option(
+        min=0, help="Epochs without a better held-out perplexity before stopping (default 3).")
+    ] = None,
     valid_split: Annotated[float, typer.Option(
         help="Fraction held out for perplexity (at most about 5,000 sentences).")] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same result).")] = 13,

@@ -89,7 +89,16 @@ def train_cli(
         "--token-intent/--no-token-intent",
         help="Joint models: an intent per token, averaged for the sentence and read by the "
         "tag head (default for joint models).")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping on).")] = 40,
+    slot_substitution: Annotated[Optional[float], typer.Option(
+        help="Slot filling: the probability that a slot's value is replaced, in an epoch, by "
+        "another value of its type from the training data, so the model learns to find "
+        "values from context (default 0.3).")] = None,
+    slot_unknown: Annotated[Optional[float], typer.Option(
+        help="Slot filling: the probability that a slot's words read as the unknown word in "
+        "an epoch (their characters still count) (default 0).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        min=1, help="Maximum epochs (default 200: early stopping on the validation score ends "
+        "training long before).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         min=1, help="Sentences per batch (default 64, 32 for joint models; fewer for small data).")
     ] = None,
@@ -165,7 +174,8 @@ def train_cli(
                          save_on_interrupt=save_on_interrupt, embeddings=embeddings,
                          steps_per_epoch=steps_per_epoch, vocab_file=vocab,
                          pretrained=pretrained, freeze_epochs=freeze_epochs,
-                         pretrained_lr_scale=pretrained_lr_scale)
+                         pretrained_lr_scale=pretrained_lr_scale,
+                         slot_substitution=slot_substitution, slot_unknown=slot_unknown)
     from textrnn.train.distributed import cluster_from
 
     cluster = cluster_from(workers, worker_index)
@@ -189,7 +199,7 @@ def train_cli(
     if steps_per_epoch is not None and not isinstance(corpus, Shards):
         raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
     from textrnn.nn.factory import check_spec
-    from textrnn.train.fit import default_encoder, default_spec
+    from textrnn.train.defaults import default_encoder, resolve_spec
 
     if pretrained is not None:  # what lets the pretrained layers carry over, unless given
         from textrnn.pretrained import read_meta, train_defaults
@@ -202,11 +212,11 @@ def train_cli(
         bigrams = defaults["bigrams"] if bigrams is None else bigrams
     if encoder is None:  # a recurrent-only option keeps the recurrent default
         encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
-    spec = default_spec(task, encoder, bidirectional=bidirectional, layers=layers, units=units,
-                        embedding_dim=embedding_dim or 0, dropout=dropout, crf=crf,
-                        freeze_embeddings=freeze_embeddings, char_features=char_features,
-                        bigrams=bigrams, bigram_dropout=bigram_dropout,
-                        token_intent=token_intent)
+    spec, defaulted = resolve_spec(
+        task, encoder, vectors_given=embeddings is not None, bidirectional=bidirectional,
+        layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout, crf=crf,
+        freeze_embeddings=freeze_embeddings, char_features=char_features, bigrams=bigrams,
+        bigram_dropout=bigram_dropout, token_intent=token_intent)
     check_spec(spec)  # before TensorFlow's import: a bad option fails at once
     quiet_tensorflow()
     from textrnn import report
@@ -221,7 +231,7 @@ def train_cli(
         model, meta, valid_examples = fit(
             corpus, valid_corpus, spec, config, progress, checkpoints, resume,
             [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [],
-            cluster, worker_timeout)
+            cluster, worker_timeout, defaulted)
     except KeyboardInterrupt:
         fail(f"interrupted; {out} is as it was (--resume continues from the last epoch)", 130)
     if valid_examples:

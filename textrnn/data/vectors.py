@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from textrnn.errors import DataError
+from textrnn.files import atomic_output
 from textrnn.text import OOV, PAD
 
 __all__ = ["EmbeddingMatrix", "load_vectors", "write_vec"]
@@ -145,16 +146,11 @@ def write_vec(path: str, words: list[str], matrix: np.ndarray) -> int:
     if path == "-":
         _write_rows(sys.stdout, rows, matrix.shape[1])
         return len(rows)
-    temporary = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+        with atomic_output(path, option="--out") as handle:
             _write_rows(handle, rows, matrix.shape[1])
-        os.replace(temporary, path)
     except OSError as error:
         raise DataError(f"{path}: cannot write ({_reason(error)})") from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return len(rows)
 
 

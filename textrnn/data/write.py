@@ -21,6 +21,7 @@ from textrnn.data.rasa import rasa_yaml
 from textrnn.data.read import FORMATS, SUFFIXES
 from textrnn.data.spans import spans_record
 from textrnn.errors import UsageError
+from textrnn.files import atomic_output
 
 TABLES = ("csv", "tsv", "jsonl", "parquet")
 OUTPUT_SUFFIXES = {**SUFFIXES, ".txt": "markup"}
@@ -77,21 +78,23 @@ def lost(corpus: Corpus, fmt: str) -> list[str]:
     return found
 
 
-def write_corpus(corpus: Corpus, path: str, fmt: str) -> None:
-    """Write every example of `corpus` to `path` (`-`: stdout) as `fmt`."""
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.Table.from_pylist(_records(corpus, "parquet")), path)
-        return
-    text = _text(corpus, fmt)
+def write_corpus(corpus: Corpus, path: str, fmt: str, inputs: tuple = ()) -> None:
+    """Write every example of `corpus` to `path` (`-`: stdout) as `fmt`; the file is replaced
+    only once it is complete, and never when it is one of `inputs`."""
     if path == "-":
         import sys
 
-        sys.stdout.write(text)
-    else:
-        Path(path).write_text(text, encoding="utf-8")
+        sys.stdout.write(_text(corpus, fmt))
+        return
+    binary = fmt == "parquet"
+    with atomic_output(path, "wb" if binary else "w", inputs, "OUT") as handle:
+        if binary:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(_records(corpus, "parquet")), handle)
+        else:
+            handle.write(_text(corpus, fmt))
 
 
 def _text(corpus: Corpus, fmt: str) -> str:

@@ -44,6 +44,9 @@ class Predictor:
         self.bigrams = Vocabulary(meta["bigrams"]) if meta.get("bigrams") else None
         self.labels = meta["labels"]
         self.tags = meta["tags"]
+        # The training data's slot values (normalised), for scoring seen and unseen values.
+        self.slot_values = {value for values in (meta.get("slot_values") or {}).values()
+                            for value in values}
         self.batch_size = batch_size
         self._input_names = {tensor.name.split(":")[0] for tensor in model.inputs}
         self._crf = None
@@ -214,6 +217,9 @@ def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict
                         - set(predictor.labels))
         if unseen:
             report["unseen_labels"] = unseen
+    value_of = None
+    if predictor.task in ("tag", "joint") and predictor.slot_values:
+        value_of = [_span_value(predictor.tokenizer, example.words) for example in examples]
     if predictor.task == "tag":
         report.update(metrics.span_report(gold_tags, pred_tags))
     elif predictor.multilabel:
@@ -225,20 +231,36 @@ def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict
             report.update(metrics.joint_report(gold, best, gold_tags, pred_tags))
         else:
             report.update(metrics.classification_report(gold, best))
+    if value_of is not None:
+        report["by_value"] = metrics.value_split_report(gold_tags, pred_tags, value_of,
+                                                        predictor.slot_values)
     if show_errors:
         report["errors"] = _errors(examples, gold_labels, pred_labels, gold_tags, pred_tags,
-                                   show_errors)
+                                   show_errors, value_of, predictor.slot_values)
     return report
 
 
-def _errors(examples, gold_labels, pred_labels, gold_tags, pred_tags, limit: int) -> list[dict]:
-    """Wrong examples as {text, gold, pred}: labels, then slots as 'type=words'."""
+def _span_value(tokenizer: Tokenizer, words: list[str]):
+    """value(start, end): the words start..end as the training data's slot values are kept
+    (our tokens, normalised, joined by spaces)."""
+    return lambda start, end: " ".join(tokenizer.tokenize(" ".join(words[start:end]))[0])
+
+
+def _errors(examples, gold_labels, pred_labels, gold_tags, pred_tags, limit: int,
+            value_of=None, known=frozenset()) -> list[dict]:
+    """Wrong examples as {text, gold, pred}: labels, then slots as 'type=words'; with
+    `value_of`, `unseen` lists the gold slots whose value training never showed."""
     found = []
-    for example, gl, pl, gt, pt in zip(examples, gold_labels, pred_labels, gold_tags, pred_tags):
+    for i, (example, gl, pl, gt, pt) in enumerate(zip(examples, gold_labels, pred_labels,
+                                                      gold_tags, pred_tags)):
         if set(gl or []) == set(pl or []) and gt == pt:
             continue
         found.append({"row": example.row, "text": example.text,
                       "gold": _frame(example, gl, gt), "pred": _frame(example, pl, pt)})
+        if value_of is not None:
+            found[-1]["unseen"] = [f"{kind}={' '.join(example.words[start:end])}"
+                                   for kind, start, end in bio_spans(gt)
+                                   if value_of[i](start, end) not in known]
         if len(found) == limit:
             break
     return found

@@ -6,7 +6,8 @@ import copy
 import time
 
 from textrnn.data.examples import Corpus
-from textrnn.train.fit import default_spec, task_score, train
+from textrnn.train.defaults import resolve_spec
+from textrnn.train.fit import task_score, train
 from textrnn.train.prepare import TrainConfig
 
 
@@ -22,8 +23,9 @@ def compare(corpus: Corpus, valid: Corpus | None, encoders: list[str], config: T
     for encoder in encoders:
         if progress is not None:
             progress(encoder)
-        spec = default_spec(task, encoder)
-        model, meta, valid_examples = train(corpus, valid, spec, copy.deepcopy(config))
+        spec, defaulted = resolve_spec(task, encoder)
+        model, meta, valid_examples = train(corpus, valid, spec, copy.deepcopy(config),
+                                            defaulted=defaulted)
         report = evaluate(Predictor(model, meta), valid_examples)
         meta["metrics"] = report
         try:

@@ -20,8 +20,16 @@ from textrnn.bundle import FORMAT_VERSION
 from textrnn.data.examples import Corpus
 from textrnn.data.shards import Shards, fingerprint
 from textrnn.errors import UsageError
-from textrnn.nn.factory import ENCODERS, ModelSpec, check_spec
-from textrnn.train.pipeline import Encoded, Layout, auto_batch_size, in_memory, streamed
+from textrnn.nn.factory import ModelSpec, check_spec
+from textrnn.train.augment import SlotNoise, noisy_sentences
+from textrnn.train.defaults import RESOLVED, resolve_config
+from textrnn.train.pipeline import (
+    Encoded,
+    Layout,
+    in_memory,
+    steps_for,
+    streamed,
+)
 from textrnn.train.prepare import (
     Prepared,
     TrainConfig,
@@ -30,20 +38,14 @@ from textrnn.train.prepare import (
     prepare,
     prepare_streamed,
     sample_texts,
+    sentence_parts,
     streamed_sentences,
 )
 from textrnn.train.schedules import with_warmup
 
-# Joint intent + slot models train with their own recipe: chosen on SNIPS dev, one lever at a
-# time (docs/benchmarks.md, "Joint models: what each lever gave").
-JOINT_RECIPE = {"embedding_dim": 64, "dropout": 0.4, "batch_size": 32, "lr_decay": 0.92,
-                "patience": 8}
-DEFAULT_PATIENCE = 4
 # --lr-decay counts updates, not epochs, so that small data (few updates an epoch) is not
 # starved of learning rate: 400 updates are one epoch of SNIPS in batches of 32.
 DECAY_UPDATES = 400
-DEFAULT_EMBEDDING_DIM = 128
-DEFAULT_DROPOUT = 0.3
 
 
 def compile_model(model, spec: ModelSpec, config: TrainConfig, pretrained: list[str] = ()
@@ -99,8 +101,12 @@ def set_seeds(seed: int) -> None:
 def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
           config: TrainConfig, progress=None, checkpoint_dir: Path | None = None,
           resume: bool = False, extra_callbacks: list = (), cluster=None,
-          worker_timeout: float = 300):
+          worker_timeout: float = 300, defaulted: list[str] = ()):
     """Fit a model; returns (keras model, metadata dict for textrnn.json, validation examples).
+
+    `spec` and `config` come from train/defaults.py: options of `config` left as None take the
+    task's defaults here, once the training rows are counted; `defaulted` names the spec's
+    options that were defaults, recorded beside the configuration's.
 
     `data` is a corpus in memory, or Shards streamed from files as training goes.
     `progress`, if given, is told about epochs and batches (see report.TrainingProgress).
@@ -137,17 +143,28 @@ def train(data: Corpus | Shards, valid_corpus: Corpus | None, spec: ModelSpec,
         source = {"source": data.source, "sha256": data.sha256, "rows": len(data.examples)}
     if config.class_weight and (spec.task != "classify" or prepared.multilabel):
         raise UsageError("--class-weight balanced applies to single-label classification")
+    defaulted = sorted({*defaulted, *resolve_config(config, spec.task, prepared.train_rows)})
     model, meta = _build(prepared, spec, config, source, strategy, start)
     if strategy is None:
         meta["training"] = _fit(model, meta, prepared, data, valid_corpus, spec, config,
                                 progress, checkpoint_dir, resume, extra_callbacks)
+        meta["training"].update(options_by_origin(spec, config, defaulted))
         return model, meta, prepared.valid_examples
     from textrnn.nn.factory import build_model
 
     local = build_model(spec)  # outside the strategy: validated and saved as a plain model
     meta["training"] = _fit_distributed(strategy, cluster, model, local, meta, prepared, data,
                                         spec, config, progress, extra_callbacks, worker_timeout)
+    meta["training"].update(options_by_origin(spec, config, defaulted))
     return local, meta, prepared.valid_examples
+
+
+def options_by_origin(spec: ModelSpec, config: TrainConfig, defaulted: list[str]) -> dict:
+    """The options train/defaults.py resolves, split into those left to their defaults and
+    those given, each with its value (what `textrnn info` shows)."""
+    values = {name: getattr(config, name, getattr(spec, name, None)) for name in RESOLVED}
+    return {"defaults": {name: values[name] for name in RESOLVED if name in defaulted},
+            "given": {name: values[name] for name in RESOLVED if name not in defaulted}}
 
 
 def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dict,
@@ -173,16 +190,6 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         vectors = load_vectors(config.embeddings, prepared.vocab.tokens,
                                spec.embedding_dim or None, config.seed)
         spec.embedding_dim = vectors.dim
-    joint = spec.task == "joint"
-    spec.embedding_dim = spec.embedding_dim or (
-        JOINT_RECIPE["embedding_dim"] if joint else DEFAULT_EMBEDDING_DIM)
-    if not config.batch_size:
-        config.batch_size = (auto_batch_size(prepared.train_rows, JOINT_RECIPE["batch_size"])
-                             if joint else auto_batch_size(prepared.train_rows))
-    if config.lr_decay is None:
-        config.lr_decay = JOINT_RECIPE["lr_decay"] if joint else 1.0
-    if config.patience is None:  # frame accuracy is a noisy measure: joint models wait longer
-        config.patience = JOINT_RECIPE["patience"] if joint else DEFAULT_PATIENCE
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_and_compile(spec, config)
         if vectors is not None:
@@ -207,6 +214,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         "bigrams": prepared.bigrams.tokens if prepared.bigrams else None,
         "labels": prepared.labels,
         "tags": prepared.tags,
+        "slot_values": prepared.slot_values or None,
         "model": spec.to_json(),
         "training": {},
         "data": source,
@@ -220,26 +228,45 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
 
 def training_data(prepared: Prepared, data: Corpus | Shards, spec: ModelSpec,
                   config: TrainConfig, worker: int = 0, workers: int = 1):
-    """The batches to fit on and the number of batches an epoch takes."""
+    """The batches to fit on, the number of batches an epoch takes, and whether the batches
+    are endless (streamed, or rebuilt every epoch with slot noise: fit needs the step count)."""
     weights = (class_weights(prepared.label_counts, prepared.labels)
                if config.class_weight == "balanced" else None)
     rare = np.zeros(len(prepared.vocab), dtype=bool)
     rare[2:] = [prepared.token_counts[token] <= 1 for token in prepared.vocab.tokens[2:]]
+    layout = Layout(chars=prepared.chars is not None, bigrams=prepared.bigrams is not None,
+                    tags=bool(prepared.tags),
+                    labels=len(prepared.labels), multilabel=prepared.multilabel,
+                    weights=weights is not None)
+    noise = slot_noise(prepared, config)
+    if prepared.train is not None and noise is not None:
+        tokenized = prepared.tokenized[worker::workers]
+        sentences = noisy_sentences(
+            tokenized, prepared.train_examples[worker::workers],
+            lambda tokens, tags, example: sentence_parts(prepared, tokens, tags, example,
+                                                         spec.task),
+            noise, config.seed + worker)
+        steps = steps_for(prepared.train, config.batch_size)
+        return streamed(sentences, layout, spec, config.batch_size, config.seed, rare), steps, True
     if prepared.train is not None:
         train = prepared.train
         if workers > 1:  # each worker its share of the rows
             train = Encoded(*(None if part is None else part[worker::workers]
                               for part in (getattr(train, f.name) for f in fields(train))))
-        return in_memory(train, spec, config.batch_size, True, config.seed,
-                         weights[train.labels] if weights is not None else None, rare)
-    layout = Layout(chars=prepared.chars is not None, bigrams=prepared.bigrams is not None,
-                    tags=bool(prepared.tags),
-                    labels=len(prepared.labels), multilabel=prepared.multilabel,
-                    weights=weights is not None)
+        dataset, steps = in_memory(train, spec, config.batch_size, True, config.seed,
+                                   weights[train.labels] if weights is not None else None, rare)
+        return dataset, steps, False
     sentences = streamed_sentences(prepared, data, spec.task, config.seed, weights, worker,
                                    workers)
     return (streamed(sentences, layout, spec, config.batch_size, config.seed, rare),
-            steps_per_epoch(prepared, config))
+            steps_per_epoch(prepared, config), True)
+
+
+def slot_noise(prepared: Prepared, config: TrainConfig) -> SlotNoise | None:
+    """The slot noise training uses (None: none, or no slots to noise)."""
+    noise = SlotNoise.from_values(config.slot_substitution or 0.0, config.slot_unknown or 0.0,
+                                  prepared.slot_values)
+    return noise if noise.active and prepared.slot_values else None
 
 
 def steps_per_epoch(prepared: Prepared, config: TrainConfig) -> int:
@@ -253,7 +280,7 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
     """model.fit with the callbacks we rely on; returns the training figures for textrnn.json."""
     from textrnn.train import checkpoint
 
-    train_data, steps = training_data(prepared, data, spec, config)
+    train_data, steps, endless = training_data(prepared, data, spec, config)
     identity = checkpoint.run_identity(meta["data"]["sha256"],
                                        valid_corpus.sha256 if valid_corpus else None, spec, config)
     state = checkpoint.resume(checkpoint_dir, identity, model) if resume else {}
@@ -275,7 +302,7 @@ def _fit(model, meta, prepared, data, valid_corpus, spec, config, progress, chec
     interrupted = False
     try:
         model.fit(train_data, epochs=config.epochs, initial_epoch=state.get("epoch", 0),
-                  steps_per_epoch=steps if prepared.train is None else None,
+                  steps_per_epoch=steps if endless else None,
                   callbacks=callbacks, verbose=0)
     except KeyboardInterrupt:
         if progress is not None:
@@ -305,15 +332,18 @@ def _validation_callbacks(meta: dict, prepared: Prepared, config: TrainConfig,
 def early_stopping(restored: dict | None, patience: int):
     """Early stopping on val_score whose patience counts from the first epoch that learnt
     something (learnt()). A fixed minimum of epochs would be arbitrary, as the epochs a model
-    needs depend on the data and the learning rate: a slot tagger on our 180-sentence
+    needs depend on the data and the learning rate: a slot tagger on our 60-sentence
     flights_slots.conll tags everything O (slot F1 0) for 12 epochs, and stopping at epoch 5
-    returned that model. A model that never learns trains to --epochs."""
+    returned that model. A model that has learnt nothing after UNLEARNT_PATIENCE x patience
+    epochs stops (the epoch cap alone would let it run for hours)."""
     from textrnn.train.checkpoint import ResumableEarlyStopping
 
     class PatientUntilLearnt(ResumableEarlyStopping):
         def on_epoch_end(self, epoch, logs=None):
             if not learnt((logs or {}).get(self.monitor)) and not learnt(self.best):
                 self.start_from_epoch = epoch + 1  # Keras' warm-up: this epoch is not counted
+                if epoch + 1 >= UNLEARNT_PATIENCE * self.patience:
+                    self.model.stop_training = True
             super().on_epoch_end(epoch, logs)
 
     return PatientUntilLearnt(restored, monitor="val_score", mode="max", patience=patience,
@@ -331,7 +361,7 @@ def _fit_distributed(strategy, cluster, model, local, meta, prepared, data, spec
     steps = steps_per_epoch(prepared, config)
 
     def datasets(worker: int, count: int):
-        dataset, _ = training_data(prepared, data, spec, per_worker, worker, count)
+        dataset, _, _ = training_data(prepared, data, spec, per_worker, worker, count)
         return dataset.repeat()
 
     callbacks, _ = _validation_callbacks(meta, prepared, config)
@@ -373,6 +403,7 @@ def training_figures(prepared: Prepared, config: TrainConfig, history: dict, sec
 
 
 TIE_WEIGHT = 1e-3  # of the tie-breaker in a joint model's score
+UNLEARNT_PATIENCE = 5  # x patience: epochs a model may take to learn anything at all
 
 
 def task_score(report: dict) -> float:
@@ -449,27 +480,3 @@ def progress_callback(progress, epochs: int, steps: int):
             progress.finish()
 
     return ProgressCallback()
-
-
-def default_encoder(task: str, data: Corpus | Shards) -> str:
-    """The BiLSTM, except for classifying mostly-CJK text: there the CNN (with bigram
-    features) scored 55.25% on TNEWS dev against the BiLSTM's 53.86%, in 181 s against 494 s
-    (docs/benchmarks.md's protocol, seed 13)."""
-    return "cnn" if task == "classify" and mostly_cjk(sample_texts(data)) else "lstm"
-
-
-def default_spec(task: str, encoder: str = "lstm", **overrides) -> ModelSpec:
-    """A spec with the encoder's defaults; `overrides` that are None keep the default."""
-    info = ENCODERS.get(encoder)
-    # Bidirectional by default where it applies; the Jordan tagger decodes left to right.
-    # Slot filling gets a CRF (SNIPS dev slot F1 87.5 -> 90.1) and character features
-    # (92.5 -> 93.2), both measured with `make bench` / docs/benchmarks.md.
-    tagging = task in ("tag", "joint")
-    jordan_tagger = encoder == "jordan" and tagging
-    values = {"units": info.units if info else 128,
-              "bidirectional": bool(info and info.recurrent and not jordan_tagger),
-              "crf": tagging and not jordan_tagger, "char_features": tagging,
-              "token_intent": task == "joint" and not jordan_tagger,
-              "dropout": JOINT_RECIPE["dropout"] if task == "joint" else DEFAULT_DROPOUT}
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return ModelSpec(task=task, vocab_size=0, encoder=encoder, **values)

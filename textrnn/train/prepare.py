@@ -16,6 +16,7 @@ import numpy as np
 from textrnn.data.examples import Corpus, is_multilabel
 from textrnn.data.shards import Shards, estimate_rows, held_out
 from textrnn.errors import DataError, UsageError
+from textrnn.metrics import bio_spans
 from textrnn.text import (
     OOV,
     PAD,
@@ -35,11 +36,17 @@ BIGRAM_CJK_SHARE = 0.5
 BIGRAM_MIN_COUNT = 2  # a bigram seen once in training reads as the unknown bigram
 CJK_SAMPLE = 2000  # texts looked at to tell whether the data is mostly CJK
 VALID_CAP = 5000  # validation rows held out of a streamed file (kept in memory, scored each epoch)
+# Distinct training values kept per slot type (for scoring unseen values and substituting
+# values in training); a streamed corpus can name millions.
+MAX_SLOT_VALUES = 100_000
+CHAR_ROWS_CACHED = 200_000  # tokens whose character rows Prepared.char_rows keeps (~26 MB)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
+    """Training options; those left as None take the task's defaults (train/defaults.py)."""
+
+    epochs: int | None = None
     batch_size: int | None = None  # None: auto_batch_size
     learning_rate: float = 1e-3
     # The learning rate is multiplied by this every fit.DECAY_UPDATES updates (None: the
@@ -61,6 +68,9 @@ class TrainConfig:
     pretrained: str | None = None  # a pretrained directory to start from
     freeze_epochs: int = 1  # epochs the pretrained layers stay fixed
     pretrained_lr_scale: float = 1.0  # the pretrained layers learn at this x the learning rate
+    # Slot noise (train/augment.py), per gold span and epoch; None: the task's default.
+    slot_substitution: float | None = None  # takes another value of its type
+    slot_unknown: float | None = None  # its tokens read as the unknown word
 
     def __post_init__(self):
         if self.class_weight not in (None, "balanced"):
@@ -82,6 +92,10 @@ class TrainConfig:
             raise UsageError("--freeze-epochs must be 0 or more")
         if not 0 < self.pretrained_lr_scale <= 1:
             raise UsageError("--pretrained-lr-scale must be in (0, 1]")
+        for option, value in (("--slot-substitution", self.slot_substitution),
+                              ("--slot-unknown", self.slot_unknown)):
+            if value is not None and not 0 <= value <= 1:
+                raise UsageError(f"{option} must be a probability in [0, 1]")
 
 
 @dataclass
@@ -94,14 +108,31 @@ class Prepared:
     multilabel: bool
     train_rows: int
     train: Encoded | None = None  # None when streaming
+    # In memory: the training sentences as (tokens, tags) and their examples (for slot noise).
+    tokenized: list | None = None
+    train_examples: list | None = None
     valid_examples: list = field(default_factory=list)  # scored by the predictor each epoch
     notes: list[str] = field(default_factory=list)
     token_counts: Counter = field(default_factory=Counter)
     label_counts: Counter = field(default_factory=Counter)
     chars: Vocabulary | None = None
     bigrams: Vocabulary | None = None
+    # Per slot type, the distinct values (tokens joined by spaces) training showed.
+    slot_values: dict[str, list[str]] = field(default_factory=dict)
     truncated: int = 0
     holdout: float = 0.0  # streaming: the fraction of rows held_out() keeps for validation
+    _char_rows: dict = field(default_factory=dict, repr=False)
+
+    def char_rows(self, tokens: list[str]) -> np.ndarray:
+        """text.char_matrix of the tokens, each token's row encoded once (slot noise and
+        streaming encode the same words every epoch)."""
+        cache = self._char_rows
+        missing = [token for token in dict.fromkeys(tokens) if token not in cache]
+        if missing:
+            if len(cache) + len(missing) > CHAR_ROWS_CACHED:
+                cache.clear()
+            cache.update(zip(missing, char_matrix(missing, self.chars)))
+        return np.stack([cache[token] for token in tokens])
 
     @cached_property
     def label_index(self) -> dict[str, int]:
@@ -151,6 +182,7 @@ class _Tally:
         self.lengths: Counter = Counter()
         self.label_counts: Counter = Counter()
         self.tags: set[str] = set()
+        self.slot_values: dict[str, set[str]] = defaultdict(set)
         self.rows = 0
 
     def add(self, example) -> tuple[list[str], list[str] | None]:
@@ -164,6 +196,10 @@ class _Tally:
             self.label_counts.update(example.labels)
         if tags is not None:
             self.tags.update(tags)
+            for kind, start, end in bio_spans(tags):
+                values = self.slot_values[kind]
+                if len(values) < MAX_SLOT_VALUES:
+                    values.add(" ".join(tokens[start:end]))
         return tokens, tags
 
 
@@ -185,6 +221,7 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
     prepared = _from_tally(tally, corpus.source, valid_examples, corpus.multilabel, config,
                            task, char_features, base)
     prepared.train = encode(prepared, tokenized, train_examples, task)
+    prepared.tokenized, prepared.train_examples = tokenized, train_examples
     return prepared
 
 
@@ -240,6 +277,8 @@ def _from_tally(tally: _Tally, source: str, valid_examples: list, multilabel: bo
     prepared = Prepared(tally.tokenizer, vocab, labels, tags, max_len, multilabel, tally.rows,
                         valid_examples=valid_examples, token_counts=tally.token_counts,
                         label_counts=tally.label_counts,
+                        slot_values={kind: sorted(values)
+                                     for kind, values in sorted(tally.slot_values.items())},
                         truncated=sum(n for length, n in tally.lengths.items() if length > max_len))
     if char_features:
         chars = Counter(char for token in tally.token_counts for char in token)
@@ -299,7 +338,7 @@ def sentence_parts(prepared: Prepared, tokens: list[str], tags: list[str] | None
     tokens = tokens[: prepared.max_len]
     parts = {"tokens": np.asarray(prepared.vocab.encode(tokens) or [1], dtype=np.int32)}
     if prepared.chars is not None:
-        parts["chars"] = char_matrix(tokens or [""], prepared.chars)
+        parts["chars"] = prepared.char_rows(tokens or [""])
     if prepared.bigrams is not None:
         parts["bigrams"] = np.asarray(prepared.bigrams.encode(bigrams(tokens)) or [1],
                                       dtype=np.int32)

@@ -21,9 +21,9 @@ from textrnn.data.examples import Corpus
 from textrnn.data.shards import Shards, fingerprint
 from textrnn.errors import UsageError
 from textrnn.nn.factory import ModelSpec
+from textrnn.train.defaults import resolve_pretrain_config
 from textrnn.train.pipeline import (
     Layout,
-    auto_batch_size,
     bucketed,
     drop_rare,
     sentence_dataset,
@@ -90,7 +90,7 @@ def pretrain(data: Corpus | Shards, spec: ModelSpec, config: TrainConfig, progre
     spec.vocab_size = len(prepared.vocab)
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
     spec.num_bigrams = len(prepared.bigrams) if prepared.bigrams else 0
-    config.batch_size = config.batch_size or auto_batch_size(prepared.train_rows)
+    resolve_pretrain_config(config, prepared.train_rows)
     from textrnn.nn.language_model import DIRECTIONS, build_language_model  # TensorFlow
 
     model = build_language_model(spec, SAMPLED if spec.vocab_size > SAMPLED_ABOVE else 0)
