@@ -68,6 +68,6 @@ def test_save_replaces_atomically_and_refuses_foreign_directories(model_dir, tmp
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "cat.jpg").write_bytes(b"x")
-    with pytest.raises(BundleError, match="not a textrnn model directory"):
+    with pytest.raises(BundleError, match="not a textrnn directory"):
         saving.save(foreign, model, meta)
     assert [p.name for p in foreign.iterdir()] == ["cat.jpg"]

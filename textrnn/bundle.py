@@ -40,11 +40,7 @@ def save(directory: str | Path, meta: dict, write_model: Callable[[Path], dict],
     `extra_files(folder)` may add files (e.g. plots) to the folder before it goes into place,
     so they appear together with the model; if it raises, nothing is replaced.
     """
-    target = Path(directory)
-    if target.exists() and not (target / META_FILE).exists():
-        if not target.is_dir() or any(target.iterdir()):
-            raise BundleError(f"{target}: exists and is not a textrnn model directory; "
-                              "choose another --out")
+    target = check_target(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -57,6 +53,17 @@ def save(directory: str | Path, meta: dict, write_model: Callable[[Path], dict],
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return target
+
+
+def check_target(directory: str | Path) -> Path:
+    """Refuse an output that save() would have to destroy (a file, or a folder holding
+    something else than a textrnn directory); commands call it before any work."""
+    target = Path(directory)
+    if target.exists() and not (target / META_FILE).exists():
+        if not target.is_dir() or any(target.iterdir()):
+            raise BundleError(f"{target}: exists and is not a textrnn directory; choose "
+                              "another --out")
     return target
 
 
@@ -93,6 +100,9 @@ def read_json(directory: str | Path, what: str, hint: str) -> dict:
     """The JSON object in the textrnn.json of a `what` ("model directory", "pretrained
     directory"); `hint` says how to make one when there is none."""
     folder = Path(directory)
+    if folder.is_file():
+        raise BundleError(f"{folder}: a file, not a {what} (the folder that `textrnn train` "
+                          "or `textrnn pretrain` writes)")
     if not folder.is_dir():
         raise BundleError(f"{folder}: no {what} here ({hint})")
     path = folder / META_FILE
@@ -123,7 +133,18 @@ def read_meta(directory: str | Path) -> dict:
     if meta["format_version"] > FORMAT_VERSION:
         raise BundleError(f"{path}: written by a newer textrnn (format {meta['format_version']}, "
                           f"this version reads up to {FORMAT_VERSION}); upgrade textrnn")
+    _check_export(Path(directory), meta)
     return meta
+
+
+def _check_export(folder: Path, meta: dict) -> None:
+    """A NumPy export whose files are gone counts as none, so that prediction falls back to
+    Keras (with its notice) rather than failing."""
+    engine = meta.get("engine")
+    if isinstance(engine, dict) and engine.get("numpy"):
+        missing = [name for name in (GRAPH_FILE, WEIGHTS_FILE) if not (folder / name).is_file()]
+        if missing:
+            meta["engine"] = {"numpy": False, "reason": f"{' and '.join(missing)} missing"}
 
 
 def check_model_file(path: Path) -> None:

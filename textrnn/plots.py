@@ -99,14 +99,14 @@ def _score_name(meta: dict) -> str:
     if meta.get("task") == "tag":
         return "slot F1"
     if meta.get("task") == "joint":
-        return "(intent accuracy + slot F1) / 2"
+        return "frame accuracy"
     return "micro-F1" if meta.get("multilabel") else "accuracy"
 
 
 def _training_figure(meta: dict, history: dict):
     losses = sorted(key for key in history if key.endswith("loss"))
     scores = (["val_score"] if "val_score" in history else []) + sorted(
-        key for key in history if key.endswith("accuracy"))
+        key for key in history if key.endswith("accuracy") and not key.startswith("val_"))
     panels = [panel for panel in (losses, scores) if panel]
     figure = _new_figure(5.5 * len(panels), 4)
     best = (meta.get("training") or {}).get("best_epoch") if "val_score" in history else None

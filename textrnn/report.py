@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -15,8 +15,27 @@ from textrnn.data.align import Span
 from textrnn.data.markup import markup_line
 from textrnn.data.rasa import rasa_yaml
 from textrnn.predict import page
+from textrnn.predict.rasa import FALLBACK_INTENT
 
-err = Console(stderr=True, highlight=False)
+UNBOUNDED = 100_000  # columns of a file or a pipe: nothing is cut or wrapped
+
+
+class Output(Console):
+    """Rich's console for what the commands print: to a file or a pipe it cuts and wraps
+    nothing (Rich would at 80 columns: table headers became `flight_…`), and a closed pipe
+    (`textrnn eval ... | head -1`) raises BrokenPipeError for the CLI to end quietly, where
+    Rich would exit with status 1."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(UNBOUNDED, size.height)
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+err = Output(stderr=True, highlight=False)
 SLOT_STYLES = ("bold cyan", "bold magenta", "bold green", "bold yellow", "bold blue", "bold red")
 
 
@@ -60,12 +79,14 @@ class TrainingProgress:
 
 
 def _figures(logs: dict, validation: bool = False) -> str:
+    """The figures of a batch or (`validation`) an epoch; validation shows the score by name
+    (val_frame_accuracy, val_slot_f1, ...), not val_score, which may add a tie-breaker."""
     parts = []
     for key, value in logs.items():
-        if key.startswith("val_") and not validation:
+        if (key.startswith("val_") and not validation) or key == "val_score":
             continue
-        if (key in ("loss", "val_loss", "val_score") or key.endswith("accuracy")
-                or key.endswith("perplexity")):
+        if (key in ("loss", "val_loss", "val_slot_f1", "val_micro_f1")
+                or key.endswith("accuracy") or key.endswith("perplexity")):
             parts.append(f"{key.replace('_accuracy', '_acc')} {value:.4f}")
     return "  ".join(parts)
 
@@ -129,9 +150,6 @@ def print_eval(report: dict, console: Console) -> None:
     confusion = report.get("confusion") or report.get("intent", {}).get("confusion")
     if confusion and len(confusion["labels"]) <= 20:
         console.print(_confusion_table(confusion))
-    if report.get("unseen_labels"):
-        unseen = ", ".join(report["unseen_labels"])
-        console.print(f"[yellow]labels the model never saw:[/] {unseen}")
     for error in report.get("errors", []):
         console.print(_error_line(error))
 
@@ -150,7 +168,7 @@ def _confusion_table(confusion: dict) -> Table:
     table = Table(title="confusion (rows gold, columns predicted)", title_justify="left")
     table.add_column("")
     for label in confusion["labels"]:
-        table.add_column(label[:10], justify="right")
+        table.add_column(label, justify="right")
     for i, (label, row) in enumerate(zip(confusion["labels"], confusion["matrix"])):
         table.add_row(label, *(f"[bold]{v}[/]" if i == j and v else str(v)
                                for j, v in enumerate(row)))
@@ -232,9 +250,6 @@ def prediction_line(result: dict, fmt: str) -> str:
 
 def _slot_spans(result: dict) -> list[Span]:
     return [Span(slot["start"], slot["end"], slot["slot"]) for slot in result.get("slots", [])]
-
-
-FALLBACK_INTENT = "nlu_fallback"  # Rasa's name for an intent below the threshold
 
 
 def rasa_item(result: dict) -> tuple[str, float, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -17,12 +18,38 @@ import typer
 from textrnn import __version__
 from textrnn.errors import TextrnnError, UsageError
 
+# Click's exceptions, wherever this Typer takes Click from (it vendors it since 0.2x).
+_click_errors = importlib.import_module(typer.BadParameter.__module__)
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """Click's own errors (a bad option value, a missing argument) as one line on stderr with
+    exit code 2, like ours, instead of a usage panel."""
+
+    def main(self, *args, **kwargs):
+        try:
+            result = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except _click_errors.NoArgsIsHelpError as error:  # `textrnn` alone: the help
+            error.show()
+            sys.exit(error.exit_code)
+        except _click_errors.ClickException as error:
+            context = getattr(error, "ctx", None)
+            hint = f" (see '{context.command_path} --help')" if context else ""
+            typer.echo(f"textrnn: error: {error.format_message().rstrip('.')}{hint}", err=True)
+            sys.exit(error.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
     name="textrnn",
     help="Train, evaluate and run recurrent text classifiers and slot fillers.",
+    cls=OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: Rich's panels cut long option names and show `<bool>` placeholders
+    # at 80 columns, which is what a pipe or a narrow terminal gets.
+    rich_markup_mode=None,
 )
 _state = {"debug": False}
 DEFAULT_MODEL = "textrnn-model"
@@ -39,7 +66,7 @@ EngineOption = Annotated[str, typer.Option(
     "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow) or keras.")]
 Format = Annotated[Optional[str], typer.Option(
     "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll, markup "
-    "(\\[text](slot) lines), rasa (Rasa NLU YAML), spans (span JSON lines) (default: by the "
+    "([text](slot) lines), rasa (Rasa NLU YAML), spans (span JSON lines) (default: by the "
     "extension, or sniffed).")]
 SpanAlign = Annotated[str, typer.Option(
     "--span-align", help="Character spans that cut through a token (markup, Rasa, span JSON "
@@ -70,7 +97,8 @@ def handled(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            command(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, not as an error at exit
         except (typer.Exit, typer.Abort):
             raise
         except TextrnnError as error:
@@ -79,8 +107,8 @@ def handled(command):
             fail(f"error: {error}", error.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
-        except BrokenPipeError:  # e.g. `textrnn predict - | head`
-            sys.stderr.close()
+        except BrokenPipeError:  # `textrnn predict - | head`: the reader has what it wants
+            _discard_stdout()
             raise typer.Exit(0) from None
         except Exception as error:
             if _state["debug"]:
@@ -89,6 +117,12 @@ def handled(command):
                   "traceback)", 1)
 
     return wrapper
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush finds no closed pipe."""
+    with contextlib.suppress(OSError, ValueError):  # no file descriptor (in tests)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def fail(message: str, code: int):
@@ -198,6 +232,18 @@ def training_data(data, valid, task, text_col, label_col, tags_col, label_sep, e
     return corpus, valid_corpus, task
 
 
+def check_vectors_file(path: str | None) -> None:
+    """--embeddings names a word-vector file (a pretrained directory goes to --pretrained)."""
+    if path is None or Path(path).is_file():
+        return
+    if (Path(path) / "textrnn.json").is_file():
+        raise UsageError(f"--embeddings {path}: a directory; to start from what `textrnn "
+                         f"pretrain` wrote there, pass --pretrained {path}")
+    problem = "a directory" if Path(path).is_dir() else "no such file"
+    raise UsageError(f"--embeddings {path}: {problem}; it takes a word-vector file (.vec, "
+                     "GloVe .txt, word2vec .bin)")
+
+
 def streams(data: str, stream: bool | None) -> bool:
     """--stream, or by default: shards (a glob or a directory) and files over the threshold."""
     if data == "-":
@@ -210,12 +256,16 @@ def streams(data: str, stream: bool | None) -> bool:
     return not path.is_file() or path.stat().st_size > STREAM_ABOVE_MB * 2**20
 
 
-def check_task(task: str, corpus) -> None:
-    needs = {"classify": corpus.has_labels, "tag": corpus.has_tags,
-             "joint": corpus.has_labels and corpus.has_tags}
+def check_task(task: str, corpus, who: str | None = None) -> None:
+    """The data has what the task needs; the error names what it lacks. `who` needs it
+    (default: --task TASK)."""
+    needs = {"classify": ["label"], "tag": ["tags"], "joint": ["tags", "intent"]}
     if task not in needs:
         raise UsageError(f"unknown --task '{task}' (choose from classify, tag, joint)")
-    if not needs[task]:
+    has = {"label": corpus.has_labels, "intent": corpus.has_labels, "tags": corpus.has_tags}
+    lacking = [column for column in needs[task] if not has[column]]
+    if lacking:
         what = {"classify": "a label column", "tag": "a tags column",
                 "joint": "both a tags and an intent column"}[task]
-        raise UsageError(f"--task {task} needs {what}; {corpus.source} has none")
+        raise UsageError(f"{who or f'--task {task}'} needs {what}; {corpus.source} has no "
+                         f"{' and no '.join(lacking)} column")

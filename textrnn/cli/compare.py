@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from textrnn import bundle
 from textrnn.cli._util import (
     Encoding,
     Format,
@@ -34,7 +35,7 @@ def compare_cli(
     valid_split: Annotated[float, typer.Option(help="Fraction held out for validation.")] = 0.1,
     task: Annotated[Optional[str], typer.Option(help="classify, tag or joint.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        help="Maximum epochs (default 200: early stopping ends training long before).")
+        min=1, help="Maximum epochs (default 200: early stopping ends training long before).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed, the same for every encoder.")] = 13,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Keep the best model here.")
@@ -53,6 +54,8 @@ def compare_cli(
     if unknown or not names:
         raise UsageError(f"unknown encoder(s) {', '.join(unknown) or '(none)'} "
                          f"(choose from {', '.join(ENCODERS)})")
+    if out is not None:
+        bundle.check_target(out)
     if valid is None and not 0 < valid_split < 1:
         raise UsageError("compare scores on validation data: give --valid FILE or a "
                          "--valid-split in (0, 1)")
@@ -71,10 +74,9 @@ def compare_cli(
     rows, best = run_compare(corpus, valid_corpus, names, config, task,
                              progress=lambda name: report.err.print(f"training {name} ..."))
     if out is not None:
-        saving.save(out, *best)
+        saving.save(out, best[0], {**best[1], "label_sep": label_sep})
     if json_out:
         report.write_json(rows)
     else:
-        from rich.console import Console
 
-        report.print_compare(rows, Console(), out)
+        report.print_compare(rows, report.Output(), out)

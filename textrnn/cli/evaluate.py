@@ -35,7 +35,7 @@ def evaluate_cli(
     json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", help="Also save JSON here.")
                       ] = None,
-    errors: Annotated[int, typer.Option("--errors", help="Show N wrong predictions.")] = 0,
+    errors: Annotated[int, typer.Option("--errors", min=0, help="Show N wrong predictions.")] = 0,
     engine: EngineOption = "auto",
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
@@ -47,18 +47,23 @@ def evaluate_cli(
     if output:
         check_output(output, (data,), "--output")
     meta = bundle.read_meta(model)
+    if label_sep is None:  # the separator the model was trained with
+        label_sep = meta.get("label_sep")
     corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
                        span_align=span_align)
-    check_task(meta["task"], corpus)
+    check_task(meta["task"], corpus, f"the {meta['task']} model in {model}")
     from textrnn.predict.predictor import evaluate
 
     result = evaluate(predictor_for(model, meta, engine), corpus.examples, errors)
+    if result.get("unseen_labels"):
+        report.err.print(f"[yellow]warning:[/] {corpus.source}: labels the model never saw "
+                         f"(every example with one is scored wrong): "
+                         f"{', '.join(result['unseen_labels'])}")
     if output:
         with atomic_output(output, inputs=(data,), option="--output") as handle:
             report.write_json(result, handle)
     if json_out:
         report.write_json(result)
     else:
-        from rich.console import Console
 
-        report.print_eval(result, Console())
+        report.print_eval(result, report.Output())

@@ -36,26 +36,28 @@ def info_cli(
         if json_out:
             report.write_json(report.pretrained_summary(meta))
         else:
-            from rich.console import Console
 
-            report.print_pretrained_info(meta, Console())
+            report.print_pretrained_info(meta, report.Output())
         return
-    bundle.read_meta(model)
-    quiet_tensorflow()
-    from textrnn.nn import saving
-    from textrnn.nn.factory import layer_table
-
-    keras_model, meta = saving.load(model)
-    rows = layer_table(keras_model)
+    meta = bundle.read_meta(model)
+    rows = meta.get("layers") or _keras_layer_table(model)
     if json_out:
         slim = {key: value for key, value in meta.items() if key not in ("vocab", "slot_values")}
         values = {kind: len(found) for kind, found in (meta.get("slot_values") or {}).items()}
         report.write_json({**slim, "vocab_size": len(meta["vocab"]),
                            "slot_values": values or None, "layers": rows})
     else:
-        from rich.console import Console
 
-        report.print_info(meta, rows, Console())
+        report.print_info(meta, rows, report.Output())
+
+
+def _keras_layer_table(model: Path) -> list[dict]:
+    """The layer table of a model saved before textrnn.json held it: from Keras (slow)."""
+    quiet_tensorflow()
+    from textrnn.nn import saving
+    from textrnn.nn.factory import layer_table
+
+    return layer_table(saving.load(model)[0])
 
 
 def _is_pretrained(directory: Path) -> bool:

@@ -30,7 +30,7 @@ def predict_cli(
         help="Texts to label; - (or none, with a pipe) reads lines from stdin.")] = None,
     model: ModelOption = Path(DEFAULT_MODEL),
     output_format: Annotated[Optional[str], typer.Option(
-        "--format", "-f", help="table, jsonl, tsv, label, markup (one '\\[Taipei](destination)' "
+        "--format", "-f", help="table, jsonl, tsv, label, markup (one '[Taipei](destination)' "
         "line per input, 'intent<TAB>' first) or rasa (Rasa NLU YAML grouped by intent, least "
         "confident first, for review; reads the whole input before writing, keeping one line "
         "of markup per input; blank lines are left out) or html (a page to open in a browser: "
@@ -39,11 +39,12 @@ def predict_cli(
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Read lines from "
                                                        "this file.")] = None,
     output_file: Annotated[Optional[Path], typer.Option("--output", help="Write here.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K best labels.")
-                     ] = 1,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1,
+                                       help="Also list the K best labels.")] = 1,
     threshold: Annotated[Optional[float], typer.Option(
-        help="Only labels with probability >= P (multi-label default 0.5).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+        min=0, max=1, help="Only labels with probability >= P (multi-label default 0.5).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Lines per batch.")] = 256,
     engine: EngineOption = "auto",
     sort: Annotated[Optional[str], typer.Option(
         help="confidence: the least confident sentences first, blank lines left out (--format "
@@ -61,8 +62,6 @@ def predict_cli(
     if sort and fmt not in SORTED_FORMATS:
         raise UsageError(f"--sort confidence needs --format html or rasa (--format {fmt} keeps "
                          "one output line per input line, in order)")
-    if top_k < 1:
-        raise UsageError("--top-k must be at least 1")
     from_stdin = texts in (None, [], ["-"])
     if from_stdin and input_file is None and sys.stdin.isatty():
         raise UsageError("give a text to label, or pipe lines on stdin (textrnn predict -)")
@@ -70,6 +69,8 @@ def predict_cli(
         raise UsageError(f"--input {input_file}: no such file")
     if output_file is not None:
         check_output(output_file, (input_file,), "--output")
+    if input_file is not None:
+        _warn_if_data_file(input_file)
     meta = bundle.read_meta(model)
     if fmt == "rasa" and meta["task"] == "tag":
         raise UsageError("--format rasa groups examples by intent, and this model predicts "
@@ -77,8 +78,6 @@ def predict_cli(
     predictor = predictor_for(model, meta, engine)
     predictor.batch_size = batch_size
     from contextlib import ExitStack
-
-    from rich.console import Console
 
     from textrnn.predict.lines import line_batches
 
@@ -94,14 +93,16 @@ def predict_cli(
         # batch holds sentences of about one length (mixed 256-line batches pad twice the work).
         chunk = batch_size * READ_AHEAD_BATCHES
         batches = line_batches(source, chunk) if source is not None else [texts]
-        console = Console(file=sink)
+        console = report.Output(file=sink)
         review = []  # --format rasa: (intent, probability, markup) per input, written at the end
         html = (report.HtmlPredictions(sink, predictor.slot_types, model.resolve().name,
                                        by_confidence=sort == "confidence")
                 if fmt == "html" else None)
+        truncated = 0
         for batch in batches:
             results = predictor.predict(batch, top_k=top_k, threshold=threshold,
                                         slot_confidence=html is not None)
+            truncated += sum("truncated" in result for result in results)
             if fmt == "table":
                 report.print_predictions_table(results, console)
             elif fmt == "rasa":
@@ -115,3 +116,18 @@ def predict_cli(
             sink.write(report.rasa_predictions(review))
         if html:
             html.close()
+    if truncated and fmt not in ("jsonl", "table"):  # those two mark each truncated input
+        report.err.print(f"[yellow]warning:[/] {truncated} input line(s) longer than the "
+                         f"model's maximum of {predictor.max_len} tokens were cut to it "
+                         "(--format jsonl marks each with \"truncated\": true)")
+
+
+def _warn_if_data_file(path: Path) -> None:
+    """predict reads plain lines: a data file's header and separators would be labelled too."""
+    from textrnn.data.read import SUFFIXES
+    from textrnn.report import err
+
+    if path.suffix.lower() in SUFFIXES:
+        err.print(f"[yellow]warning:[/] {path}: predict labels each line as it is, a "
+                  f"{path.suffix} file's header and separators too (it reads one text a line; "
+                  f"`textrnn eval {path}` scores labelled data)")

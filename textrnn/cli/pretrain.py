@@ -38,8 +38,10 @@ def pretrain_cli(
     encoder: Annotated[str, typer.Option(help="The recurrent cell: lstm, gru or rnn (train's "
                                          "--encoder must match to carry the encoder over).")
                        ] = "lstm",
-    units: Annotated[Optional[int], typer.Option(help="Hidden units per direction.")] = None,
-    embedding_dim: Annotated[Optional[int], typer.Option(help="Word embedding size.")] = None,
+    units: Annotated[Optional[int], typer.Option(min=1, help="Hidden units per direction.")
+                     ] = None,
+    embedding_dim: Annotated[Optional[int], typer.Option(min=1, help="Word embedding size.")
+                             ] = None,
     char_features: Annotated[Optional[bool], typer.Option(
         "--char-features/--no-char-features",
         help="Also learn the character CNN (train's default for slot filling; fine-tuning "
@@ -49,20 +51,26 @@ def pretrain_cli(
         help="Also learn bigram vectors (default when most tokens are CJK).")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="Dropout rate.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        help="Maximum epochs (default 20; early stopping on).")] = None,
+        min=1, help="Maximum epochs (default 20; early stopping on).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
-        help="Sentences per batch (default 64, fewer for small data).")] = None,
+        min=1, help="Sentences per batch (default 64, fewer for small data).")] = None,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
-    clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
+    clipnorm: Annotated[float, typer.Option(min=0, help="Gradient clipping norm (0: off).")
+                        ] = 1.0,
     patience: Annotated[Optional[int], typer.Option(
-        help="Epochs without a better held-out perplexity before stopping (default 3).")
+        min=0, help="Epochs without a better held-out perplexity before stopping (default 3).")
     ] = None,
     valid_split: Annotated[float, typer.Option(
         help="Fraction held out for perplexity (at most about 5,000 sentences).")] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same result).")] = 13,
-    min_count: Annotated[int, typer.Option(help="Minimum count for a vocabulary word.")] = 1,
-    max_vocab: Annotated[Optional[int], typer.Option(help="Vocabulary size limit.")] = None,
-    lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case")] = True,
+    min_count: Annotated[int, typer.Option(min=1, help="Minimum count for a vocabulary word.")
+                         ] = 1,
+    max_vocab: Annotated[Optional[int], typer.Option(
+        min=3, help="Vocabulary size limit (the padding and unknown-word entries included).")
+    ] = None,
+    lowercase: Annotated[bool, typer.Option(
+        "--lowercase/--keep-case", help="Lowercase the text before anything else (the model "
+        "then ignores case).")] = True,
     text_col: TextCol = None, encoding: Encoding = "utf-8",
     fmt: Annotated[Optional[str], typer.Option(
         "--format", help="text (one sentence a line), csv, tsv, jsonl, parquet, fasttext or "
@@ -71,7 +79,7 @@ def pretrain_cli(
         "--stream/--no-stream", help="Read the text from disk as training goes (default: for "
         f"shards, and files over {STREAM_ABOVE_MB} MB).")] = None,
     steps_per_epoch: Annotated[Optional[int], typer.Option(
-        help="Streaming: batches per epoch (default: one pass over the text).")] = None,
+        min=1, help="Streaming: batches per epoch (default: one pass over the text).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue from the last epoch checkpoint of an interrupted run.")
     ] = False,
@@ -80,9 +88,11 @@ def pretrain_cli(
 ):
     """Train forward and backward language models on CORPUS and write the embedding and
     encoder they learn to --out, for `textrnn train DATA --pretrained DIR`."""
+    from textrnn import bundle
     from textrnn.train.prepare import TrainConfig
     from textrnn.train.pretrain import pretrain_spec
 
+    bundle.check_target(out)
     spec = pretrain_spec(encoder, units=units, embedding_dim=embedding_dim,
                          char_features=char_features, bigrams=bigrams, dropout=dropout)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from textrnn import bundle
 from textrnn.cli._util import (
     DEFAULT_MODEL,
     STREAM_ABOVE_MB,
@@ -19,6 +20,7 @@ from textrnn.cli._util import (
     TagsCol,
     TextCol,
     app,
+    check_vectors_file,
     fail,
     handled,
     quiet_tensorflow,
@@ -48,11 +50,12 @@ def train_cli(
     bidirectional: Annotated[Optional[bool], typer.Option(
         "--bidirectional/--unidirectional", help="Read both ways (default for recurrent).")
     ] = None,
-    layers: Annotated[int, typer.Option(help="Stacked encoder layers (tree: 1).")] = 1,
-    units: Annotated[Optional[int], typer.Option(help="Hidden units (CNN: filters per width).")
+    layers: Annotated[int, typer.Option(min=1, help="Stacked encoder layers (tree: 1).")] = 1,
+    units: Annotated[Optional[int], typer.Option(
+        min=1, help="Hidden units (CNN: filters per width).")
                      ] = None,
     embedding_dim: Annotated[Optional[int], typer.Option(
-        help="Word embedding size (default 128, 64 for joint models, or the --embeddings "
+        min=1, help="Word embedding size (default 128, 64 for joint models, or the --embeddings "
         "file's).")] = None,
     embeddings: Annotated[Optional[str], typer.Option(
         help="Pretrained word vectors: .vec, GloVe .txt, word2vec .bin, optionally gzipped.")
@@ -63,7 +66,7 @@ def train_cli(
         "--pretrained", help="Start the embedding and the encoder from a directory `textrnn "
         "pretrain` wrote (its encoder cell, sizes and features are the defaults).")] = None,
     freeze_epochs: Annotated[int, typer.Option(
-        help="With --pretrained: epochs the pretrained layers stay fixed while the rest "
+        min=0, help="With --pretrained: epochs the pretrained layers stay fixed while the rest "
         "learns.")] = 1,
     pretrained_lr_scale: Annotated[float, typer.Option(
         help="With --pretrained: the pretrained layers then learn at this times --lr (the "
@@ -96,27 +99,33 @@ def train_cli(
         help="Slot filling: the probability that a slot's words read as the unknown word in "
         "an epoch (their characters still count) (default 0).")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        help="Maximum epochs (default 200: early stopping on the validation score ends "
+        min=1, help="Maximum epochs (default 200: early stopping on the validation score ends "
         "training long before).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
-        help="Sentences per batch (default 64, 32 for joint models; fewer for small data).")
+        min=1, help="Sentences per batch (default 64, 32 for joint models; fewer for small data).")
     ] = None,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
     lr_decay: Annotated[Optional[float], typer.Option(
         "--lr-decay", help="Multiply the learning rate by this every 400 updates (default 1; "
         "0.92 for joint models).")] = None,
     warmup: Annotated[int, typer.Option(
-        help="Updates over which the learning rate first rises linearly from 0 to --lr.")] = 0,
-    clipnorm: Annotated[float, typer.Option(help="Gradient clipping norm (0: off).")] = 1.0,
+        min=0, help="Updates over which the learning rate first rises linearly from 0 to "
+        "--lr.")] = 0,
+    clipnorm: Annotated[float, typer.Option(min=0, help="Gradient clipping norm (0: off).")] = 1.0,
     patience: Annotated[Optional[int], typer.Option(
-        help="Epochs without improvement before stopping (default 4; 8 for joint models).")
+        min=0, help="Epochs without improvement before stopping (default 4; 8 for joint models).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 13,
     class_weight: Annotated[Optional[str], typer.Option(
         help="'balanced' to weight classes by inverse frequency.")] = None,
-    min_count: Annotated[int, typer.Option(help="Minimum count for a vocabulary word.")] = 1,
-    max_vocab: Annotated[Optional[int], typer.Option(help="Vocabulary size limit.")] = None,
-    lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case")] = True,
+    min_count: Annotated[int, typer.Option(min=1, help="Minimum count for a vocabulary word.")
+                         ] = 1,
+    max_vocab: Annotated[Optional[int], typer.Option(
+        min=3, help="Vocabulary size limit (the padding and unknown-word entries included).")
+    ] = None,
+    lowercase: Annotated[bool, typer.Option(
+        "--lowercase/--keep-case", help="Lowercase the text before anything else (the model "
+        "then ignores case).")] = True,
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
     span_align: SpanAlign = "expand",
@@ -124,7 +133,7 @@ def train_cli(
         "--stream/--no-stream", help="Read the training data from disk as training goes, in "
         f"bounded memory (default: for shards, and files over {STREAM_ABOVE_MB} MB).")] = None,
     steps_per_epoch: Annotated[Optional[int], typer.Option(
-        help="Streaming: batches per epoch (default: one pass over the data).")] = None,
+        min=1, help="Streaming: batches per epoch (default: one pass over the data).")] = None,
     vocab: Annotated[Optional[str], typer.Option(
         "--vocab", help="A fixed vocabulary file, one token per line, most frequent first.")
     ] = None,
@@ -132,7 +141,7 @@ def train_cli(
         "--workers", help="Train on several machines: every worker's host:port, the same "
         "list on each (or set TF_CONFIG). Worker 0 writes the model.")] = None,
     worker_index: Annotated[Optional[int], typer.Option(
-        "--worker-index", help="This machine's place in --workers, from 0.")] = None,
+        "--worker-index", min=0, help="This machine's place in --workers, from 0.")] = None,
     worker_timeout: Annotated[float, typer.Option(
         "--worker-timeout", help="Seconds to wait for every worker to join (and for any "
         "step) before failing.")] = 300,
@@ -151,8 +160,12 @@ def train_cli(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
     """Train a model on DATA and write it to --out (replaced only once training succeeded)."""
-    if embedding_dim is not None and embedding_dim < 1:  # 0 stands for the vector file's
-        raise UsageError("--embedding-dim must be positive")
+    bundle.check_target(out)
+    if worker_timeout <= 0:
+        raise UsageError("--worker-timeout must be positive")
+    check_vectors_file(embeddings)
+    if vocab is not None and not Path(vocab).is_file():
+        raise UsageError(f"--vocab {vocab}: no such file")
     from textrnn.train.prepare import TrainConfig
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, lr_decay=lr_decay,
@@ -187,12 +200,8 @@ def train_cli(
 
     if steps_per_epoch is not None and not isinstance(corpus, Shards):
         raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
-    quiet_tensorflow()
-    from textrnn import report
-    from textrnn.predict.predictor import Predictor, evaluate
-    from textrnn.train import checkpoint, interrupts
+    from textrnn.nn.factory import check_spec
     from textrnn.train.defaults import default_encoder, resolve_spec
-    from textrnn.train.fit import train as fit
 
     if pretrained is not None:  # what lets the pretrained layers carry over, unless given
         from textrnn.pretrained import read_meta, train_defaults
@@ -210,6 +219,13 @@ def train_cli(
         layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout, crf=crf,
         freeze_embeddings=freeze_embeddings, char_features=char_features, bigrams=bigrams,
         bigram_dropout=bigram_dropout, token_intent=token_intent)
+    check_spec(spec)  # before TensorFlow's import: a bad option fails at once
+    quiet_tensorflow()
+    from textrnn import report
+    from textrnn.predict.predictor import Predictor, evaluate
+    from textrnn.train import checkpoint, interrupts
+    from textrnn.train.fit import train as fit
+
     progress = None if quiet else report.TrainingProgress()
     checkpoints = checkpoint.directory_for(out) if cluster is None else None
     with interrupts.catching():
@@ -222,6 +238,8 @@ def train_cli(
             with interrupts.stopping(lambda: training["epochs_run"] if checkpoints else None):
                 if valid_examples:
                     meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
+                    _warn_if_nothing_learnt(meta)
+                meta["label_sep"] = label_sep  # eval splits the gold labels the same way
                 if not training["interrupted"]:
                     interrupts.check()  # the last moment to leave the previous model
         except interrupts.TrainingInterrupted as stop:
@@ -250,6 +268,16 @@ def _finish(out: Path, model, meta: dict, plot: bool, checkpoints: Path | None, 
         report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
     elif not quiet:
         report.print_train_summary(meta, str(out))
+
+
+def _warn_if_nothing_learnt(meta: dict) -> None:
+    from textrnn.report import err
+    from textrnn.train.fit import learnt, score_name, task_score
+
+    if not learnt(task_score(meta["metrics"])):
+        err.print(f"[yellow]warning:[/] validation {score_name(meta['metrics'])} is 0 after "
+                  f"{meta['training']['epochs_run']} epochs: the model has learnt nothing yet "
+                  "(more --epochs, another --lr or more data may help)")
 
 
 def _plotter(meta: dict):

@@ -14,7 +14,8 @@ from textrnn.cli._util import app, handled
 @handled
 def vectors_cli(
     directory: Annotated[Path, typer.Argument(help="A pretrained directory (textrnn pretrain).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The .vec file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .vec file to write (- for "
+                                      "stdout).")],
 ):
     """Write the word vectors of a pretrained directory in fastText's .vec format (usable with
     `textrnn train --embeddings`, gensim, fastText)."""
@@ -25,4 +26,5 @@ def vectors_cli(
     meta, weights = pretrained.load(directory)
     matrix = weights["embedding"][0]
     count = write_vec(str(out), meta["vocab"], matrix)
-    err.print(f"wrote {count:,} word vectors of dimension {matrix.shape[1]} to {out}")
+    err.print(f"wrote {count:,} word vectors of dimension {matrix.shape[1]} to "
+              f"{'stdout' if str(out) == '-' else out}")

@@ -27,6 +27,7 @@ from textrnn.data.tables import (
     TAG_COLUMNS,
     TEXT_COLUMNS,
     csv_frame,
+    delimiter,
     json_objects,
     jsonl_frame,
     parquet_frame,
@@ -74,7 +75,7 @@ def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
                 corpus.examples.append(example)
                 corpus.multilabel |= is_multilabel(example, options)
         else:
-            frame = csv_frame(text, source, "\t" if fmt == "tsv" else ",")
+            frame = csv_frame(text, source, delimiter(fmt, text.split("\n", 1)[0]))
             corpus = read_table(frame, source, options, "row", 2)
     if not corpus.examples:
         raise DataError(f"{source}: no examples (the file is empty or has only a header)")

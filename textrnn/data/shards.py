@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from textrnn.data.examples import Example, ReadOptions, skipped_warning
 from textrnn.data.fasttext import fasttext_examples
 from textrnn.data.plain import plain_examples
 from textrnn.data.read import STREAMED, SUFFIXES, check_format, detect_format
-from textrnn.data.tables import Columns, json_objects
+from textrnn.data.tables import Columns, delimiter, json_objects
 from textrnn.errors import DataError
 
 SNIFF_BYTES = 65536
@@ -105,7 +106,8 @@ def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iter
 
 def _csv_records(handle, source: str, fmt: str) -> Iterator[tuple[int, dict | list]]:
     """(row, cells) with the header's names; the header is row 1, as a spreadsheet counts."""
-    reader = csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")
+    first = handle.readline()
+    reader = csv.reader(itertools.chain([first], handle), delimiter=delimiter(fmt, first))
     header = next(reader, None)
     if not header:
         raise DataError(f"{source}: no examples (the file is empty)")
@@ -137,6 +139,7 @@ def _table_examples(records, source: str, options: ReadOptions, unit: str,
     for row, cells in records:
         if columns is None:
             columns = Columns.pick([str(name) for name in cells], source, options)
+            warnings.extend(columns.warnings)
             continue
         # A field missing from a JSON object is an empty cell, as in the whole-file reader.
         cells = {name: cells.get(name) for name in columns.wanted}
@@ -210,7 +213,25 @@ class Shards:
                 yield index, example
 
     def first(self) -> Example:
-        """The first example, to tell what the data can train before the full pass."""
-        for _, example in self.examples([]):
-            return example
-        raise DataError(f"{self.pattern}: no examples")
+        """The first example, to tell what the data can train before the full pass. Every
+        file's first example must carry what it carries (labels, tags), or training would
+        stop halfway through the pass: the file that differs is named now."""
+        firsts = [(file, example) for file in self.files
+                  for example in itertools.islice(read_examples(file, self.options, []), 1)]
+        if not firsts:
+            raise DataError(f"{self.pattern}: no examples")
+        (file, example), *others = firsts
+        for other_file, other in others:
+            if _carries(other) != _carries(example):
+                raise DataError(
+                    f"{other_file}: has {_carries(other)} where {file} has "
+                    f"{_carries(example)}; "
+                    f"the files of {self.pattern} must agree (all with labels, or none; all "
+                    "with slot tags, or none)")
+        return example
+
+
+def _carries(example: Example) -> str:
+    if example.tags is None:
+        return "labels without slot tags" if example.labels is not None else "text only"
+    return "labels and slot tags" if example.labels is not None else "slot tags without labels"

@@ -10,7 +10,7 @@ import io
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textrnn.data.examples import (
     BIO_TAG,
@@ -25,6 +25,20 @@ from textrnn.errors import DataError
 TEXT_COLUMNS = ("text", "sentence", "utterance", "query", "tokens", "words")
 LABEL_COLUMNS = ("label", "labels", "intent", "class", "category")
 TAG_COLUMNS = ("tags", "slots", "bio", "ner_tags")
+
+
+def delimiter(fmt: str, header: str) -> str:
+    """The field separator of a table: a tab for TSV; for CSV a comma, unless the header line
+    has none and has semicolons or tabs (spreadsheets in many locales save `;`)."""
+    if fmt == "tsv":
+        return "\t"
+    if "," not in header:
+        for other in (";", "\t"):
+            if other in header:
+                return other
+    return ","
+
+
 def csv_frame(text: str, source: str, sep: str):
     import pandas as pd
 
@@ -93,8 +107,23 @@ def _pick_column(columns: list[str], wanted: str | None, names: tuple[str, ...],
                 f"{source}: no column '{wanted}' ({option}); columns are: {_listed(columns)}"
             )
         return wanted
+    return next(iter(_candidates(columns, names)), None)
+
+
+def _candidates(columns: list[str], names: tuple[str, ...]) -> list[str]:
+    """The columns named like one of `names`, in the order of `names`."""
     lowered = {column.lower(): column for column in columns}
-    return next((lowered[name] for name in names if name in lowered), None)
+    return [lowered[name] for name in names if name in lowered]
+
+
+def _several(columns: list[str], names: tuple[str, ...], role: str, option: str,
+             source: str) -> list[str]:
+    """A warning when several columns could hold the `role` and the first is taken."""
+    found = _candidates(columns, names)
+    if len(found) < 2:
+        return []
+    return [f"{source}: columns {', '.join(found)} could each be the {role}; using "
+            f"'{found[0]}' ({option} picks another)"]
 
 
 def _listed(columns: list[str]) -> str:
@@ -121,6 +150,7 @@ class Columns:
     label: str | None
     tags: str | None
     label_sep: str | None = None
+    warnings: list[str] = field(default_factory=list)  # columns chosen among several
 
     @classmethod
     def pick(cls, columns: list[str], source: str, options: ReadOptions) -> Columns:
@@ -130,16 +160,20 @@ class Columns:
                 f"{source}: no text column (looked for {', '.join(TEXT_COLUMNS)}; columns are: "
                 f"{_listed(columns)}); name it with --text-col"
             )
+        warnings = [] if options.text_col else _several(columns, TEXT_COLUMNS, "text",
+                                                        "--text-col", source)
         if options.unlabelled:
-            return cls(text, None, None)
+            return cls(text, None, None, warnings=warnings)
         label = _pick_column(columns, options.label_col, LABEL_COLUMNS, source, "--label-col")
+        if not options.label_col:
+            warnings += _several(columns, LABEL_COLUMNS, "label", "--label-col", source)
         tags = _pick_column(columns, options.tags_col, TAG_COLUMNS, source, "--tags-col")
         if label is None and tags is None:
             raise DataError(
                 f"{source}: no label column (looked for {', '.join(LABEL_COLUMNS)}) and no tags "
                 f"column (looked for {', '.join(TAG_COLUMNS)}); columns are: {_listed(columns)}"
             )
-        return cls(text, label, tags, options.label_sep)
+        return cls(text, label, tags, options.label_sep, warnings)
 
     @property
     def wanted(self) -> list[str]:
@@ -190,7 +224,7 @@ def read_table(frame, source: str, options: ReadOptions, unit: str, first: int) 
     columns = [str(column) for column in frame.columns]
     frame.columns = columns
     picked = Columns.pick(columns, source, options)
-    corpus = Corpus(source, [])
+    corpus = Corpus(source, [], warnings=list(picked.warnings))
     rows = frame.index if unit == "line" else range(first, first + len(frame))
     wanted = picked.wanted
     records = [(row, dict(zip(wanted, values)))

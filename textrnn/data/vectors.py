@@ -33,6 +33,7 @@ import gzip
 import io
 import math
 import os
+import sys
 import zlib
 from dataclasses import dataclass, field
 
@@ -139,16 +140,24 @@ def load_vectors(
 def write_vec(path: str, words: list[str], matrix: np.ndarray) -> int:
     """Write word vectors as fastText's `.vec` text (a `count dim` line, then `word v1 ... vd`
     per line), skipping the padding and unknown-word rows; returns the number of words. The
-    file is written under a temporary name and renamed, so a failure leaves no partial file."""
+    file is written under a temporary name and renamed, so a failure leaves no partial file;
+    `-` writes to stdout."""
     rows = [(word, vector) for word, vector in zip(words, matrix) if word not in (PAD, OOV)]
+    if path == "-":
+        _write_rows(sys.stdout, rows, matrix.shape[1])
+        return len(rows)
     try:
         with atomic_output(path, option="--out") as handle:
-            handle.write(f"{len(rows)} {matrix.shape[1]}\n")
-            for word, vector in rows:
-                handle.write(word + " " + " ".join(f"{value:.5g}" for value in vector) + "\n")
+            _write_rows(handle, rows, matrix.shape[1])
     except OSError as error:
         raise DataError(f"{path}: cannot write ({_reason(error)})") from None
     return len(rows)
+
+
+def _write_rows(handle, rows: list[tuple[str, np.ndarray]], dim: int) -> None:
+    handle.write(f"{len(rows)} {dim}\n")
+    for word, vector in rows:
+        handle.write(word + " " + " ".join(f"{value:.5g}" for value in vector) + "\n")
 
 
 # --- lookup -------------------------------------------------------------------------------------

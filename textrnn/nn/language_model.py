@@ -18,7 +18,6 @@ from keras import layers
 
 from textrnn.nn.factory import ModelSpec, embedded, recurrent_layer
 
-CELLS = ("lstm", "gru", "rnn")
 DIRECTIONS = ("forward", "backward")
 
 

@@ -16,8 +16,11 @@ def save(directory: str | Path, model, meta: dict,
     """Write `model` and `meta` as a model directory (see bundle.save for `extra_files`)."""
 
     def write_model(folder: Path) -> dict:
+        from textrnn.nn.factory import layer_table
+
         model.save(folder / bundle.MODEL_FILE)
-        return {"engine": _export_numpy(model, folder)}
+        # The layer table too, so that `textrnn info` reads it without TensorFlow.
+        return {"engine": _export_numpy(model, folder), "layers": layer_table(model)}
 
     return bundle.save(directory, meta, write_model, extra_files)
 

@@ -15,7 +15,18 @@ PAUSE_SECONDS = 0.05
 
 
 def line_batches(stream, size: int) -> Iterator[list[str]]:
-    """Lists of at most `size` lines (decoded as UTF-8, newline stripped), in input order."""
+    """Lists of at most `size` lines (decoded as UTF-8, newline stripped), in input order; a
+    UTF-8 byte-order mark before the first line is dropped, as the data readers drop it."""
+    batches = _batches(stream, size)
+    first = next(batches, None)
+    if first is None:
+        return
+    first[0] = first[0].removeprefix("\ufeff")
+    yield first
+    yield from batches
+
+
+def _batches(stream, size: int) -> Iterator[list[str]]:
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, io.UnsupportedOperation):

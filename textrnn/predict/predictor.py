@@ -227,6 +227,10 @@ def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict
     if predictor.task in ("classify", "joint"):
         pred_labels = [_top_labels(predictor, item) for item in analyses]
         gold_labels = [example.labels for example in examples]
+        unseen = sorted({label for labels in gold_labels for label in labels}
+                        - set(predictor.labels))
+        if unseen:
+            report["unseen_labels"] = unseen
     value_of = None
     if predictor.task in ("tag", "joint") and predictor.slot_values:
         value_of = [_span_value(predictor.tokenizer, example.words) for example in examples]
@@ -241,9 +245,6 @@ def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict
             report.update(metrics.joint_report(gold, best, gold_tags, pred_tags))
         else:
             report.update(metrics.classification_report(gold, best))
-        unseen = sorted(set(gold) - set(predictor.labels))
-        if unseen:
-            report["unseen_labels"] = unseen
     if value_of is not None:
         report["by_value"] = metrics.value_split_report(gold_tags, pred_tags, value_of,
                                                         predictor.slot_values)

@@ -77,6 +77,8 @@ class TrainConfig:
             raise UsageError("--class-weight takes 'balanced'")
         if not 0 <= self.valid_split < 1:
             raise UsageError("--valid-split must be in [0, 1)")
+        if not self.learning_rate > 0:
+            raise UsageError("--lr must be positive")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise UsageError("--lr-decay must be in (0, 1]")
         if self.warmup < 0:

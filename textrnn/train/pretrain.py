@@ -21,7 +21,6 @@ from textrnn.data.examples import Corpus
 from textrnn.data.shards import Shards, fingerprint
 from textrnn.errors import UsageError
 from textrnn.nn.factory import ModelSpec
-from textrnn.nn.language_model import CELLS, DIRECTIONS, build_language_model, encoder_name
 from textrnn.train.defaults import resolve_pretrain_config
 from textrnn.train.pipeline import (
     Layout,
@@ -45,6 +44,7 @@ from textrnn.train.prepare import (
 )
 
 TASK = "lm"  # the spec's task: no labels, no tags
+CELLS = ("lstm", "gru", "rnn")
 # A vocabulary larger than this trains with a sampled softmax of SAMPLED words (full softmax
 # costs batch x length x vocabulary x dim per direction); perplexity always uses the full one.
 SAMPLED_ABOVE = 20_000
@@ -91,6 +91,8 @@ def pretrain(data: Corpus | Shards, spec: ModelSpec, config: TrainConfig, progre
     spec.num_chars = len(prepared.chars) if prepared.chars else 0
     spec.num_bigrams = len(prepared.bigrams) if prepared.bigrams else 0
     resolve_pretrain_config(config, prepared.train_rows)
+    from textrnn.nn.language_model import DIRECTIONS, build_language_model  # TensorFlow
+
     model = build_language_model(spec, SAMPLED if spec.vocab_size > SAMPLED_ABOVE else 0)
     model.compile(optimizer=_optimizer(config), jit_compile=False)
     figures = _fit(model, prepared, data, spec, config, source["sha256"], progress,
@@ -248,6 +250,8 @@ def _perplexity_callback():
 
 def weights_of(model, spec: ModelSpec) -> dict[str, list[np.ndarray]]:
     """The language models' weights by the names textrnn.pretrained stores them under."""
+    from textrnn.nn.language_model import DIRECTIONS, encoder_name
+
     weights = {"embedding": model.layer("embedding").get_weights()}
     for name in ("char_cnn", "bigram_embedding"):
         if any(layer.name == name for layer in model.network.layers):
