@@ -46,6 +46,8 @@ def info_cli(
     from textrnn.nn.factory import layer_table
 
     keras_model, meta = saving.load(model)
+    if meta.get("lookups"):  # what info shows of the lists: their sizes
+        meta = {**meta, "lookups": meta["lookups"].summary()}
     rows = layer_table(keras_model)
     if json_out:
         slim = {key: value for key, value in meta.items() if key not in ("vocab", "slot_values")}

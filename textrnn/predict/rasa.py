@@ -20,7 +20,8 @@ def parse_result(predictor: Predictor, item: Analysis) -> dict:
     for slot in result.get("slots", []):
         steps = [i for i, (start, end) in enumerate(item.offsets)
                  if start >= slot["start"] and end <= slot["end"]]
-        entities.append({"entity": slot["slot"], "value": slot["text"], "start": slot["start"],
+        entities.append({"entity": slot["slot"], "value": slot.get("value", slot["text"]),
+                         "start": slot["start"],
                          "end": slot["end"],
                          "confidence_entity": round(min(confidences[i] for i in steps), 6),
                          "extractor": "textrnn"})
