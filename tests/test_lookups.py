@@ -18,11 +18,11 @@ from textrnn.data.lookups import parse_option, read_lookup_file
 from textrnn.data.markup import markup_line, parse_markup
 from textrnn.data.read import read_corpus
 from textrnn.errors import DataError, UsageError
-from textrnn.predict.lookup import Lookups, Matcher
+from textrnn.predict.lookup import Lookups, Matcher, normalise
 from textrnn.predict.predictor import Predictor
 from textrnn.predict.rasa import parse_result
 from textrnn.report import prediction_line, rasa_item
-from textrnn.text import PAD
+from textrnn.text import PAD, Tokenizer
 
 runner = CliRunner()
 
@@ -63,6 +63,12 @@ def test_entries_match_after_our_tokenisation_and_lower_casing():
     assert features.dtype == np.float32 and features.shape == (7, 2)
     assert features[:, 0].tolist() == [0, 0, 1, 0, 0, 1, 0]  # begins a match
     assert features[:, 1].tolist() == [0, 0, 0, 1, 0, 0, 1]  # continues one
+
+
+@pytest.mark.parametrize("text", ["New York", "  São  Paulo ", "Washington, D.C.", "o'Hare-x",
+                                  "İstanbul", "東京 tower", "a_b c", "x\ty", "ǅemal"])
+def test_the_shortcut_normalises_as_the_tokenizer_does(text):
+    assert normalise(text) == " ".join(Tokenizer(lowercase=True).tokenize(text)[0])
 
 
 def test_each_list_has_its_own_pair_of_features_and_a_slot_flag():

@@ -24,18 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from textrnn.errors import BundleError, DataError
-from textrnn.text import Tokenizer
+from textrnn.text import joined_tokens
 
 LOOKUP_FILE = "lookups.json"
 FORMAT = "textrnn-lookups"
 VERSION = 1
 FEATURES_PER_LIST = 2  # begins a match, continues a match
-_NORMALISER = Tokenizer(lowercase=True)
 
 
 def normalise(text: str) -> str:
     """An entry or a span as it is matched: our tokens, lower-cased, joined by spaces."""
-    return " ".join(_NORMALISER.tokenize(text)[0])
+    return joined_tokens(text)
 
 
 class Matcher:
