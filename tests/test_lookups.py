@@ -17,7 +17,8 @@ from textrnn.data.align import Span
 from textrnn.data.lookups import parse_option, read_lookup_file
 from textrnn.data.markup import markup_line, parse_markup
 from textrnn.data.read import read_corpus
-from textrnn.errors import DataError, UsageError
+from textrnn.errors import BundleError, DataError, UsageError
+from textrnn.predict import lookup
 from textrnn.predict.lookup import Lookups, Matcher, normalise
 from textrnn.predict.predictor import Predictor
 from textrnn.predict.rasa import parse_result
@@ -105,6 +106,14 @@ def test_the_compiled_lists_round_trip_through_json():
                               "synonyms": 1}
 
 
+def test_a_missing_or_damaged_lookups_file_is_a_damaged_model(tmp_path):
+    with pytest.raises(BundleError, match="lookups.json missing"):
+        lookup.load(tmp_path)
+    (tmp_path / "lookups.json").write_text('{"format": "textrnn-lookups", "lists": [{}]}')
+    with pytest.raises(BundleError, match="damaged"):
+        lookup.load(tmp_path)
+
+
 # -- reading -------------------------------------------------------------------------------
 
 def test_a_list_file_plain_or_gzipped_leaves_out_blanks_and_repeats(tmp_path):
@@ -169,6 +178,16 @@ def test_rasa_tables_synonyms_and_values_are_read_beside_the_examples(tmp_path):
     assert corpus.lexicon.lookups == {"city": ["Paris", "New York City", "Oslo"]}
     assert corpus.lexicon.synonyms == {"NYC": "New York City", "LA": "Los Angeles",
                                        "the big apple": "New York City"}
+
+
+def test_a_rasa_lookup_needs_a_name_and_values(tmp_path):
+    path = tmp_path / "nlu.yml"
+    path.write_text("nlu:\n- intent: a\n  examples: |\n    - hi\n- lookup: ''\n"
+                    "  examples: |\n    - x\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 5: the lookup needs a name"):
+        read_corpus(str(path))
+    with pytest.raises(DataError, match="lookup list 'city': no values"):
+        Lookups.compile({"city": ["  ", ""]}, set(), {})
 
 
 def test_markup_writes_a_value_back_as_rasa_reads_it():
