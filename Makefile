@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 MODEL ?= textrnn-model
 
-.PHONY: install demo test lint bench bench-scale bench-pretrain bench-serve clean
+.PHONY: install demo test lint bench bench-scale bench-pretrain bench-lookups bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ bench-pretrain: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/pretrain.py --out docs/benchmarks.md
 	$(BIN)/python bench/finetune_levers.py --out docs/benchmarks.md
+
+bench-lookups: install  # SNIPS with and without lookup lists, 3 seeds, and their cost
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/lookups.py --seeds 13,14,15 --out docs/benchmarks.md
 
 SERVE_MODEL ?= /tmp/textrnn-bench-snips
 

@@ -62,6 +62,11 @@ def keras_feed(model, ids):
         rng = np.random.default_rng(int(ids.sum()) + 1)
         feed["bigrams"] = np.where(ids != 0, rng.integers(1, 20, size=ids.shape), 0
                                    ).astype("int32")
+    if "lookup" in names:  # begin/continue flags of 2 lists at real tokens
+        rng = np.random.default_rng(int(ids.sum()) + 2)
+        width = model.get_layer("lookup").output.shape[-1]
+        flags = rng.integers(0, 2, size=(*ids.shape, width)).astype("float32")
+        feed["lookup"] = flags * (ids != 0)[..., None]
     return feed
 
 
@@ -122,6 +127,9 @@ def factory_cases():
         pytest.param("classify", "cnn", {}, id="cnn-classify-softmax"),
         pytest.param("joint", "lstm", {"char_features": True}, id="lstm-joint-chars"),
         pytest.param("classify", "gru", {"char_features": True}, id="gru-classify-chars"),
+        pytest.param("joint", "lstm", {"char_features": True, "lookup_features": 4},
+                     id="lstm-joint-chars-lookups"),
+        pytest.param("tag", "gru", {"lookup_features": 2}, id="gru-tag-lookups"),
         pytest.param("classify", "tree", {}, id="tree-classify-softmax"),
         pytest.param("classify", "tree", {"multilabel": True}, id="tree-classify-multilabel"),
         pytest.param("classify", "tree", {"char_features": True}, id="tree-classify-chars"),

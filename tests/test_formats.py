@@ -64,7 +64,8 @@ def test_markup_known_answers(line, text, spans):
 
 def test_markup_counts_the_attributes_a_tagger_does_not_use():
     marked = parse_markup('[LA](city:Los Angeles) [x]{"entity": "c", "role": "r", "group": "1"}')
-    assert dict(marked.unused) == {"value": 1, "role": 1, "group": 1}
+    assert dict(marked.unused) == {"role": 1, "group": 1}
+    assert marked.values == [("LA", "Los Angeles")]  # a synonym, for the model
 
 
 @pytest.mark.parametrize("line, message", [
@@ -273,10 +274,12 @@ def test_rasa_yaml_in_each_documented_shape(tmp_path):
                                          ("Rome", "B-destination")]
     assert corpus.examples[4].tags == ["O", "B-time"]
     assert corpus.warnings == [
-        f"{tmp_path}/nlu.yml: skipped 1 synonym, 1 regex, 1 lookup entr(ies) (textrnn keeps "
-        "the intent examples only)",
-        f"{tmp_path}/nlu.yml: left out 1 entity value(s) (synonyms), 1 role(s), 2 metadata "
-        "entries (textrnn keeps intents and slot names)"]
+        f"{tmp_path}/nlu.yml: skipped 1 regex entr(ies) (textrnn keeps the intent examples, "
+        "lookup tables and synonyms)",
+        f"{tmp_path}/nlu.yml: left out 1 role(s), 2 metadata entries (textrnn keeps intents "
+        "and slot names)"]
+    assert corpus.lexicon.lookups == {"city": ["Rome"]}
+    assert corpus.lexicon.synonyms == {"LA": "Los Angeles"}
 
 
 def test_rasa_yaml_skips_undashed_lines_and_reads_anchors_and_a_second_file_shape(tmp_path):
@@ -374,7 +377,7 @@ def test_convert_names_what_it_cannot_carry_over(tmp_path):
     src = write(tmp_path, "nlu.yml", RASA_BLOCK)
     result = run("convert", src, tmp_path / "out.csv")
     assert result.exit_code == 0, result.output
-    assert "1 role(s)" in result.output and "1 synonym" in result.output
+    assert "1 role(s)" in result.output and "1 lookup table(s) and 1 synonym(s)" in result.output
     assert "the spacing" not in result.output
     spaced = write(tmp_path, "s.txt", "a\tfly to [Rome](city),  now\nb\tgo\na\tstay\n")
     result = run("convert", spaced, tmp_path / "out.conll")

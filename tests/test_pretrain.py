@@ -277,3 +277,25 @@ def test_chinese_pretrains_bigrams_and_the_classifier_keeps_the_pretrained_bilst
     assert meta["model"]["encoder"] == "lstm"
     assert meta["pretrained"]["layers"] == ["embedding", "bigram_embedding", "bilstm_1"]
     assert meta["bigrams"][: len(start["bigrams"])] == start["bigrams"]
+
+
+def test_a_lookup_list_keeps_the_pretrained_encoder(pretrained_dir, tmp_path):
+    """The lookup features are the encoder's last inputs: the pretrained kernel becomes the
+    first rows of the wider one, and the rest of the encoder carries over as it is."""
+    from textrnn.nn import saving
+
+    data = write_csv(tmp_path / "labelled.csv", ["text", "label"], topic_rows(90, seed=5))
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(TOPICS[sorted(TOPICS)[0]][:3]) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    run("train", data, "--pretrained", pretrained_dir, "--lookup", f"topic={words}", "--out",
+        out, "--epochs", "1", "--quiet")
+    model, meta = saving.load(out)
+    _, weights = pretrained.load(pretrained_dir)
+    assert "bilstm_1" in meta["pretrained"]["layers"]
+    forward = model.get_layer("bilstm_1").forward_layer.get_weights()
+    kernel, *rest = weights["forward"]
+    assert forward[0].shape[0] == kernel.shape[0] + 2  # one list: begins, continues
+    np.testing.assert_array_equal(forward[0][: kernel.shape[0]], kernel)
+    for now, then in zip(forward[1:], rest):
+        np.testing.assert_array_equal(now, then)

@@ -54,7 +54,7 @@ def test_noisy_epochs_differ_and_repeat_with_the_seed():
     noise = SlotNoise.from_values(0.5, 0.2, {"city": [f"c{i}" for i in range(50)]})
     tokenized = [(["to", f"x{i}", "now"], ["O", "B-city", "O"]) for i in range(30)]
 
-    def encode(tokens, tags, example):
+    def encode(tokens, tags, example, rng):
         return {"tokens": np.asarray([hash(t) % 97 + 2 for t in tokens]),
                 "text": " ".join(tokens), "tags": tags}
 

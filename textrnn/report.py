@@ -249,7 +249,8 @@ def prediction_line(result: dict, fmt: str) -> str:
 
 
 def _slot_spans(result: dict) -> list[Span]:
-    return [Span(slot["start"], slot["end"], slot["slot"]) for slot in result.get("slots", [])]
+    return [Span(slot["start"], slot["end"], slot["slot"], value=slot.get("value"))
+            for slot in result.get("slots", [])]
 
 
 def rasa_item(result: dict) -> tuple[str, float, str]:
@@ -318,6 +319,13 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
         head.add_row("labels", ", ".join(meta["labels"]))
     if meta["tags"]:
         head.add_row("slot tags", str(len(meta["tags"]) - 1))
+    lookups = meta.get("lookups")
+    if lookups:
+        for item in lookups["lists"]:
+            head.add_row(f"lookup {item['name']}", f"{item['entries']:,} entries"
+                         f"{' (slot values)' if item['slot'] else ' (feature only)'}")
+        if lookups["synonyms"]:
+            head.add_row("synonyms", f"{lookups['synonyms']:,}")
     training = meta.get("training", {})
     if training:
         head.add_row("trained", f"{training.get('epochs_run')} epochs on "

@@ -36,7 +36,6 @@ def info_cli(
         if json_out:
             report.write_json(report.pretrained_summary(meta))
         else:
-
             report.print_pretrained_info(meta, report.Output())
         return
     meta = bundle.read_meta(model)
@@ -47,7 +46,6 @@ def info_cli(
         report.write_json({**slim, "vocab_size": len(meta["vocab"]),
                            "slot_values": values or None, "layers": rows})
     else:
-
         report.print_info(meta, rows, report.Output())
 
 

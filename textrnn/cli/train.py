@@ -98,6 +98,12 @@ def train_cli(
     slot_unknown: Annotated[Optional[float], typer.Option(
         help="Slot filling: the probability that a slot's words read as the unknown word in "
         "an epoch (their characters still count) (default 0).")] = None,
+    lookup: Annotated[Optional[list[str]], typer.Option(
+        "--lookup", help="A lookup list, NAME=FILE: one value per line (UTF-8, plain or "
+        "gzipped). Each list gives every token a feature (begins or continues an entry); a "
+        "list named after a slot type also lends its values to --slot-substitution. Repeat "
+        "for several lists; Rasa YAML lookup: tables and synonyms are read from the data "
+        "too.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
         min=1, help="Maximum epochs (default 200: early stopping on the validation score ends "
         "training long before).")] = None,
@@ -177,7 +183,8 @@ def train_cli(
                          steps_per_epoch=steps_per_epoch, vocab_file=vocab,
                          pretrained=pretrained, freeze_epochs=freeze_epochs,
                          pretrained_lr_scale=pretrained_lr_scale,
-                         slot_substitution=slot_substitution, slot_unknown=slot_unknown)
+                         slot_substitution=slot_substitution, slot_unknown=slot_unknown,
+                         lookup_files=list(lookup or []))
     from textrnn.train.distributed import cluster_from
 
     cluster = cluster_from(workers, worker_index)

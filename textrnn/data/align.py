@@ -27,6 +27,7 @@ class Span:
     end: int  # exclusive
     label: str
     place: str = ""  # where it was written, for messages: "data.txt, line 3, column 8"
+    value: str | None = None  # the canonical value its text stands for (a synonym)
 
 
 @dataclass

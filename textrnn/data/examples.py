@@ -25,12 +25,29 @@ class Example:
 
 
 @dataclass
+class Lexicon:
+    """What a data file says about slot values beside its examples (Rasa's `lookup:` tables and
+    `synonym:` entries, `[text](slot:value)` annotations), filled as its reader streams."""
+
+    lookups: dict[str, list[str]] = field(default_factory=dict)  # list name -> values
+    synonyms: dict[str, str] = field(default_factory=dict)  # text as written -> value
+
+    def add_lookup(self, name: str, values: list[str]) -> None:
+        self.lookups.setdefault(name, []).extend(values)
+
+    def add_synonym(self, text: str, value: str) -> None:
+        if text != value:
+            self.synonyms[text] = value
+
+
+@dataclass
 class Corpus:
     source: str
     examples: list[Example]
     multilabel: bool = False
     sha256: str = ""
     warnings: list[str] = field(default_factory=list)
+    lexicon: Lexicon = field(default_factory=Lexicon)
 
     @property
     def has_labels(self) -> bool:

@@ -3,12 +3,13 @@ grammar (shared with Rasa YAML), the one-utterance-per-line reader and the line 
 
 The grammar is Rasa's (`entities_parser.py`): `[text](slot)`, `[text](slot:value)` and
 `[text]{"entity": "slot", "value": ..., "role": ..., "group": ...}`, the attributes a JSON
-object closed by the first `}`. Where Rasa silently keeps broken markup as text, we refuse it
-with the column: a `[` never closed, a `]` closing nothing, a `[` inside a span (markup does not
-nest), an empty span or slot name, an unclosed `(` or `{`, attributes that are not JSON or lack
-"entity". `[text]` followed by neither `(` nor `{` stays text, as in Rasa. `\\[`, `\\]` and
-`\\\\` stand for literal brackets and backslashes (Rasa has no escapes; the writer uses them so
-that any text survives a round trip).
+object closed by the first `}`. A value is a synonym: the span's text stands for it (kept in
+`Marked.values`, for the model's synonyms). Where Rasa silently keeps broken markup as text, we
+refuse it with the column: a `[` never closed, a `]` closing nothing, a `[` inside a span
+(markup does not nest), an empty span or slot name, an unclosed `(` or `{`, attributes that are
+not JSON or lack "entity". `[text]` followed by neither `(` nor `{` stays text, as in Rasa.
+`\\[`, `\\]` and `\\\\` stand for literal brackets and backslashes (Rasa has no escapes; the
+writer uses them so that any text survives a round trip).
 
 A markup line may start with an intent and a tab: `book_flight<TAB>fly to [Taipei](city)`.
 """
@@ -21,22 +22,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from textrnn.data.align import Span, Tally, span_example
-from textrnn.data.examples import Example, LabelCheck, ReadOptions
+from textrnn.data.examples import Example, LabelCheck, Lexicon, ReadOptions
 from textrnn.errors import DataError
 
 ESCAPABLE = "\\[]"
 ATTRIBUTES = ("entity", "value", "role", "group")
-UNUSED = {"value": "entity value(s) (synonyms)", "role": "role(s)", "group": "group(s)",
-          "metadata": "metadata entries"}
+UNUSED = {"role": "role(s)", "group": "group(s)", "metadata": "metadata entries"}
 
 
 @dataclass
 class Marked:
-    """A parsed markup line: the plain text, its spans and the attributes not used."""
+    """A parsed markup line: the plain text, its spans, their values (synonyms: (span text,
+    value)) and the attributes not used."""
 
     text: str
     spans: list[Span]
     unused: Counter = field(default_factory=Counter)
+    values: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_markup(line: str, place: Callable[[int], str] = lambda i: f"column {i + 1}"
@@ -91,28 +93,29 @@ def _bracket(line: str, opened: int, text: list[str], marked: Marked, place) -> 
         raise DataError(f"{place(after)}: '{line[after]}' after the span is never closed by "
                         f"'{closer}'")
     body = line[after + 1: close]
-    label = (_parenthesised(body, place(after)) if closer == ")"
-             else _attributes(body, place(after), marked.unused))
-    if closer == ")" and ":" in body:
-        marked.unused["value"] += 1
+    label, value = (_parenthesised(body, place(after)) if closer == ")"
+                    else _attributes(body, place(after), marked.unused))
+    if value is not None:
+        marked.values.append(("".join(inner), value))
     start = len(text)
     text.extend(inner)
     marked.spans.append(Span(start, len(text), label, place(opened)))
     return close + 1
 
 
-def _parenthesised(body: str, where: str) -> str:
-    """`slot` or `slot:value` (the value is a synonym: not used for tagging)."""
+def _parenthesised(body: str, where: str) -> tuple[str, str | None]:
+    """(slot, value or None) of `slot` or `slot:value`."""
     name, colon, value = body.partition(":")
     if not name:
         raise DataError(f"{where}: empty slot name in '({body})'")
     if colon and not value:
         raise DataError(f"{where}: empty value after ':' in '({body})'")
-    return name
+    return name, value or None
 
 
-def _attributes(body: str, where: str, unused: Counter) -> str:
-    """The slot of a `{"entity": ...}` span; value, role and group are counted as unused."""
+def _attributes(body: str, where: str, unused: Counter) -> tuple[str, str | None]:
+    """(slot, value or None) of a `{"entity": ...}` span; role and group are counted as
+    unused."""
     try:
         attributes = json.loads("{" + body + "}")
     except json.JSONDecodeError as error:
@@ -124,8 +127,9 @@ def _attributes(body: str, where: str, unused: Counter) -> str:
         if key in attributes:
             if not isinstance(attributes[key], str):
                 raise DataError(f'{where}: "{key}" in \'{{{body}}}\' must be a string')
-            unused[key] += 1
-    return attributes["entity"]
+            if key != "value":
+                unused[key] += 1
+    return attributes["entity"], attributes.get("value")
 
 
 def unused_warning(source: str, unused: Counter) -> list[str]:
@@ -137,8 +141,9 @@ def unused_warning(source: str, unused: Counter) -> list[str]:
 
 
 def markup_examples(lines: Iterable[str], source: str, options: ReadOptions,
-                    warnings: list[str]) -> Iterator[Example]:
-    """Examples from markup lines (`[intent<TAB>]utterance`); `lines` may stream."""
+                    warnings: list[str], lexicon: Lexicon | None = None) -> Iterator[Example]:
+    """Examples from markup lines (`[intent<TAB>]utterance`); `lines` may stream. Span values
+    go to `lexicon` as synonyms."""
     tally = Tally(source, options.span_align)
     check = LabelCheck(source, "line", "an intent column")
     unused: Counter = Counter()
@@ -154,6 +159,9 @@ def markup_examples(lines: Iterable[str], source: str, options: ReadOptions,
         marked = parse_markup(body, lambda i, where=where, skip=skip: f"{where}, column "
                               f"{i + skip + 1}")
         unused.update(marked.unused)
+        if lexicon is not None:
+            for text, value in marked.values:
+                lexicon.add_synonym(text, value)
         labels = check.labels(intent, number, options.label_sep)
         if labels is False:
             continue
@@ -170,13 +178,17 @@ def escape(text: str) -> str:
 
 
 def markup_line(text: str, spans: list[Span]) -> str:
-    """One line of markup for a text and its (non-overlapping) spans; white space other than
-    spaces becomes spaces, so the line stays one line and the offsets stay true."""
+    """One line of markup for a text and its (non-overlapping) spans, `[text](slot)` or, with a
+    value, `[text](slot:value)`; white space other than spaces becomes spaces, so the line
+    stays one line and the offsets stay true."""
     text = "".join(" " if char.isspace() else char for char in text)
     parts, position = [], 0
     for span in sorted(spans, key=lambda span: span.start):
-        label = (f"({span.label})" if not any(c in span.label for c in ":)")
-                 else "{" + json.dumps({"entity": span.label})[1:-1] + "}")
+        named = span.label if span.value is None else f"{span.label}:{span.value}"
+        attributes = {"entity": span.label, **({} if span.value is None else
+                                                {"value": span.value})}
+        label = (f"({named})" if not any(c in span.label for c in ":)")
+                 and ")" not in (span.value or "") else json.dumps(attributes))
         parts += [escape(text[position: span.start]), "[",
                   escape(text[span.start: span.end]), "]", label]
         position = span.end

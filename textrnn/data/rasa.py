@@ -3,8 +3,9 @@ the writer.
 
 Read: `nlu:` entries `- intent: NAME` with `examples: |` (one `- utterance` per line) or
 `examples:` as a list of `- text: ...` with optional `metadata:`; the utterances are markup
-(`markup.py`). `synonym:`, `regex:` and `lookup:` entries are skipped with one warning that
-counts them (a slot tagger learns from the examples alone); other top-level keys (`responses:`,
+(`markup.py`). `lookup:` tables and `synonym:` entries (their examples are plain values, not
+markup) and the values of `[text](slot:value)` spans go to the corpus' `Lexicon`; `regex:`
+entries are skipped with one warning that counts them; other top-level keys (`responses:`,
 `stories:`, ...) are ignored, as Rasa's NLU reader does. Refused as Rasa's schema refuses them:
 an entry that is not a mapping or has an unknown key, an empty intent name, examples that are
 neither a block nor a list of `text:` entries, an unquoted numeric `version`. Example lines of
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import yaml
 
 from textrnn.data.align import Tally, span_example
-from textrnn.data.examples import Example, ReadOptions, skipped_warning
+from textrnn.data.examples import Example, Lexicon, ReadOptions, skipped_warning
 from textrnn.data.markup import parse_markup, unused_warning
 from textrnn.errors import DataError
 
@@ -76,16 +77,19 @@ class _Lines:
             self.low += 1
 
 
-def rasa_examples(handle, source: str, options: ReadOptions, warnings: list[str]
-                  ) -> Iterator[Example]:
-    """Examples from a Rasa NLU YAML file (an open text stream), one `nlu:` entry at a time."""
-    yield from _Reader(handle, source, options, warnings).examples()
+def rasa_examples(handle, source: str, options: ReadOptions, warnings: list[str],
+                  lexicon: Lexicon | None = None) -> Iterator[Example]:
+    """Examples from a Rasa NLU YAML file (an open text stream), one `nlu:` entry at a time;
+    lookup tables and synonyms go to `lexicon` (when given) as they are read."""
+    yield from _Reader(handle, source, options, warnings, lexicon).examples()
 
 
 class _Reader:
-    def __init__(self, handle, source: str, options: ReadOptions, warnings: list[str]):
+    def __init__(self, handle, source: str, options: ReadOptions, warnings: list[str],
+                 lexicon: Lexicon | None = None):
         self.lines = _Lines(handle)
         self.source, self.warnings = source, warnings
+        self.lexicon = lexicon if lexicon is not None else Lexicon()
         self.events = _events(self.lines, source)
         self.anchors: dict = {}
         self.tally = Tally(source, options.span_align)
@@ -155,6 +159,9 @@ class _Reader:
         if unknown:
             raise DataError(f"{where}: unknown key '{unknown[0]}' in the {kind} entry (expected "
                             f"{', '.join(ENTRY_KEYS[kind])})")
+        if kind in ("lookup", "synonym"):
+            self._lexicon_entry(kind, entry, where)
+            return
         if kind != "intent":
             self.skipped[kind] += 1
             return
@@ -169,12 +176,28 @@ class _Reader:
             text = scalar.value[start:end]
             marked = parse_markup(text, lambda i, s=scalar, o=start: self._place(s, o + i))
             self.unused.update(marked.unused)
+            for span_text, value in marked.values:
+                self.lexicon.add_synonym(span_text, value)
             example = span_example(marked.text, marked.spans, [name], row,
                                    f"{self.source}, line {row}", self.tally)
             if example is None:
                 self.empty.append(row)
                 continue
             yield example
+
+    def _lexicon_entry(self, kind: str, entry: _Map, where: str) -> None:
+        """A `lookup:` table (its name, its values) or a `synonym:` entry (the value, the
+        texts that stand for it)."""
+        name = entry[kind]
+        if not isinstance(name, Scalar) or not name.value.strip():
+            raise DataError(f"{where}: the {kind} needs a name ('- {kind}: NAME')")
+        values = [scalar.value[start:end] for scalar, start, end, _ in
+                  self._utterances(entry.get("examples"), where)]
+        if kind == "lookup":
+            self.lexicon.add_lookup(name.value.strip(), values)
+        else:
+            for text in values:
+                self.lexicon.add_synonym(text, name.value.strip())
 
     def _utterances(self, examples, where: str) -> Iterator[tuple[Scalar, int, int, int]]:
         """(scalar, where the utterance starts and ends in it, its file line) per example."""
@@ -276,7 +299,7 @@ class _Reader:
         if self.skipped:
             counts = ", ".join(f"{count} {kind}" for kind, count in self.skipped.items())
             found.append(f"{self.source}: skipped {counts} entr(ies) (textrnn keeps the "
-                         "intent examples only)")
+                         "intent examples, lookup tables and synonyms)")
         if self.not_dashed:
             found.append(f"{self.source}: skipped {len(self.not_dashed)} example line(s) not "
                          f"starting with '-', as Rasa does (first: line {self.not_dashed[0]})")

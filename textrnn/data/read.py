@@ -71,7 +71,8 @@ def read_corpus(path: str, options: ReadOptions | None = None) -> Corpus:
             corpus = read_table(jsonl_frame(text, source), source, options, "line", 1)
         elif fmt in STREAMED:
             corpus = Corpus(source, [])
-            for example in STREAMED[fmt](io.StringIO(text), source, options, corpus.warnings):
+            for example in STREAMED[fmt](io.StringIO(text), source, options, corpus.warnings,
+                                         corpus.lexicon):
                 corpus.examples.append(example)
                 corpus.multilabel |= is_multilabel(example, options)
         else:
@@ -88,7 +89,7 @@ def check_format(fmt: str, source: str) -> None:
         raise DataError(f"{source}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
 
 
-def _spans(handle, source, options, warnings):
+def _spans(handle, source, options, warnings, lexicon=None):
     return spans_examples(json_objects(handle, source), source, options, warnings)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from textrnn.data.align import check_mode
 from textrnn.data.conll import conll_examples
-from textrnn.data.examples import Example, ReadOptions, skipped_warning
+from textrnn.data.examples import Example, Lexicon, ReadOptions, skipped_warning
 from textrnn.data.fasttext import fasttext_examples
 from textrnn.data.plain import plain_examples
 from textrnn.data.read import STREAMED, SUFFIXES, check_format, detect_format
@@ -71,9 +71,11 @@ def file_format(path: Path, options: ReadOptions) -> str:
     return detect_format(str(path), head, str(path), options.unlabelled)
 
 
-def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iterator[Example]:
+def read_examples(path: Path, options: ReadOptions, warnings: list[str],
+                  lexicon: Lexicon | None = None) -> Iterator[Example]:
     """Stream one file's examples; rows to skip (empty text or label) are counted in
-    `warnings` at the end of the file, as the whole-file reader does."""
+    `warnings` at the end of the file, as the whole-file reader does; Rasa lookup tables and
+    synonyms go to `lexicon`."""
     source = str(path)
     fmt = file_format(path, options)
     check_format(fmt, source)
@@ -93,7 +95,7 @@ def read_examples(path: Path, options: ReadOptions, warnings: list[str]) -> Iter
                 yield from _table_examples(_jsonl_records(handle, source), source, options,
                                            "line", warnings)
             elif fmt in STREAMED:
-                yield from STREAMED[fmt](handle, source, options, warnings)
+                yield from STREAMED[fmt](handle, source, options, warnings, lexicon)
             else:  # csv, tsv
                 yield from _table_examples(_csv_records(handle, source, fmt), source, options,
                                            "row", warnings)
@@ -200,16 +202,17 @@ class Shards:
         self.files = [file for each in patterns for file in expand(each)]
         self.options = options
 
-    def examples(self, warnings: list[str], worker: int = 0, workers: int = 1
-                 ) -> Iterator[tuple[int, Example]]:
+    def examples(self, warnings: list[str], worker: int = 0, workers: int = 1,
+                 lexicon: Lexicon | None = None) -> Iterator[tuple[int, Example]]:
         """(file index, example) over the files; with several workers, the files this worker
         reads (every workers-th file: FILE sharding), or every file when there are fewer files
-        than workers (the rows are then split by the caller)."""
+        than workers (the rows are then split by the caller). Lookup tables and synonyms go to
+        `lexicon`, when given."""
         by_file = len(self.files) >= workers
         for index, file in enumerate(self.files):
             if by_file and index % workers != worker:
                 continue
-            for example in read_examples(file, self.options, warnings):
+            for example in read_examples(file, self.options, warnings, lexicon):
                 yield index, example
 
     def first(self) -> Example:

@@ -75,6 +75,10 @@ def lost(corpus: Corpus, fmt: str) -> list[str]:
                      "intent)")
     if fmt == "rasa" and _grouped(examples) != examples:
         found.append("the order of the examples (Rasa YAML groups them by intent)")
+    lexicon = corpus.lexicon
+    if lexicon.lookups or lexicon.synonyms:
+        found.append(f"{len(lexicon.lookups)} lookup table(s) and {len(lexicon.synonyms)} "
+                     "synonym(s) (textrnn train reads them from the source file)")
     return found
 
 

@@ -69,6 +69,9 @@ class ModelSpec:
     # intent), their mean over the real tokens is the sentence's, and each token's is fed to
     # the tag head (Stack-Propagation, Qin et al. 2019).
     token_intent: bool = False
+    # Per-token features of the lookup lists (2 per list: begins, continues a match); the
+    # 'lookup' input, joined to each token's vector before the encoder.
+    lookup_features: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -111,8 +114,9 @@ def check_spec(spec: ModelSpec) -> None:
 
 
 def embedded(spec: ModelSpec):
-    """The model's inputs ('tokens'; 'chars' and 'bigrams' when those features are on) and
-    each token's vector: the word embedding, extended with the character and bigram features.
+    """The model's inputs ('tokens'; 'chars', 'bigrams' and 'lookup' when those features are on)
+    and each token's vector: the word embedding, extended with the character, bigram and
+    lookup-list features.
     The task models and the language models of `textrnn pretrain` share this part."""
     import keras
     from keras import layers
@@ -134,6 +138,13 @@ def embedded(spec: ModelSpec):
         inputs.append(bigrams)
         x = BigramEmbedding(spec.num_bigrams, spec.bigram_dim, spec.bigram_dropout,
                             name="bigram_embedding")([x, bigrams])
+    if spec.lookup_features:
+        from textrnn.nn.layers import ConcatSequence
+
+        # Last, so that a pretrained encoder's input weights stay the first rows of the kernel.
+        lookup = keras.Input(shape=(None, spec.lookup_features), dtype="float32", name="lookup")
+        inputs.append(lookup)
+        x = ConcatSequence(name="lookup_features")([x, lookup])
     return inputs, x
 
 

@@ -9,18 +9,26 @@ from pathlib import Path
 
 from textrnn import bundle
 from textrnn.errors import BundleError
+from textrnn.predict import lookup
 
 
 def save(directory: str | Path, model, meta: dict,
          extra_files: Callable[[Path], object] | None = None) -> Path:
-    """Write `model` and `meta` as a model directory (see bundle.save for `extra_files`)."""
+    """Write `model` and `meta` as a model directory (see bundle.save for `extra_files`).
+    Compiled lookup lists in `meta["lookups"]` go to their own file, with their summary in
+    textrnn.json."""
+    lookups = meta.get("lookups")
 
     def write_model(folder: Path) -> dict:
         from textrnn.nn.factory import layer_table
 
         model.save(folder / bundle.MODEL_FILE)
         # The layer table too, so that `textrnn info` reads it without TensorFlow.
-        return {"engine": _export_numpy(model, folder), "layers": layer_table(model)}
+        written = {"engine": _export_numpy(model, folder), "layers": layer_table(model)}
+        if lookups is not None:
+            lookups.save(folder)
+            written["lookups"] = lookups.summary()
+        return written
 
     return bundle.save(directory, meta, write_model, extra_files)
 
@@ -58,4 +66,5 @@ def load(directory: str | Path):
     except Exception as error:  # Keras raises many types for damaged archives
         raise BundleError(f"{model_path}: cannot load ({type(error).__name__}: "
                           f"{str(error).splitlines()[0] if str(error) else ''})") from None
-    return model, meta
+    return model, lookup.with_lookups(meta, directory)
+

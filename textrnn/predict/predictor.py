@@ -9,6 +9,7 @@ import numpy as np
 from textrnn.errors import UsageError
 from textrnn.metrics import bio_spans
 from textrnn.predict.decode import crf_marginals, viterbi_batch
+from textrnn.predict.lookup import Lookups, with_lookups
 from textrnn.text import MAX_CHARS, Tokenizer, Vocabulary, bigrams, char_matrix, token_words
 
 # Keras traces a new graph per batch shape: rounding widths up to a multiple of 8 keeps their
@@ -47,6 +48,10 @@ class Predictor:
         # The training data's slot values (normalised), for scoring seen and unseen values.
         self.slot_values = {value for values in (meta.get("slot_values") or {}).values()
                             for value in values}
+        self.lookups = meta.get("lookups")  # compiled lists (lookup.Lookups) or None
+        if self.lookups is not None and not isinstance(self.lookups, Lookups):
+            raise TypeError("meta['lookups'] holds a summary: load the model with "
+                            "Predictor.load (or lookup.with_lookups)")
         self.batch_size = batch_size
         self._input_names = {tensor.name.split(":")[0] for tensor in model.inputs}
         self._crf = None
@@ -65,7 +70,8 @@ class Predictor:
         if engine_for(meta, engine) == "numpy":
             from textrnn.predict.runtime import NumpyModel
 
-            return cls(NumpyModel.from_directory(directory), meta, length_step=1)
+            return cls(NumpyModel.from_directory(directory), with_lookups(meta, directory),
+                       length_step=1)
         from textrnn.nn import saving  # Keras, asked for or needed
 
         model, meta = saving.load(directory)
@@ -102,6 +108,10 @@ class Predictor:
             for row, item in enumerate(batch):
                 inputs["bigrams"][row, : len(item.tokens)] = self.bigrams.encode(
                     bigrams(item.tokens))
+        if "lookup" in self._input_names:
+            inputs["lookup"] = np.zeros((*ids.shape, self.lookups.width), dtype=np.float32)
+            for row, item in enumerate(batch):
+                inputs["lookup"][row, : len(item.tokens)] = self.lookups.features(item.tokens)
         if "prev_tags" in self._input_names:
             inputs["prev_tags"] = np.zeros_like(ids)
         outputs = self.model.predict_on_batch(inputs)
@@ -155,11 +165,7 @@ class Predictor:
             result["tokens"] = [item.text[start:end] for start, end in item.offsets]
             result["tags"] = tags
             spans = bio_spans(tags)
-            result["slots"] = [
-                {"slot": kind, "text": item.text[item.offsets[start][0]: item.offsets[end - 1][1]],
-                 "start": item.offsets[start][0], "end": item.offsets[end - 1][1]}
-                for kind, start, end in spans
-            ]
+            result["slots"] = [self._slot(item, kind, start, end) for kind, start, end in spans]
             if slot_confidence:
                 confidences = self.tag_confidences(item)
                 for slot, (_, start, end) in zip(result["slots"], spans):
@@ -167,6 +173,16 @@ class Predictor:
         if item.truncated:
             result["truncated"] = True
         return result
+
+    def _slot(self, item: Analysis, kind: str, start: int, end: int) -> dict:
+        """A found slot: its type, text and character offsets; `value` when its text is a
+        synonym (the canonical value)."""
+        begin, stop = item.offsets[start][0], item.offsets[end - 1][1]
+        slot = {"slot": kind, "text": item.text[begin:stop], "start": begin, "end": stop}
+        value = self.lookups.value(slot["text"]) if self.lookups is not None else None
+        if value is not None:
+            slot["value"] = value
+        return slot
 
     def _describe_labels(self, probs, key: str, top_k: int, threshold: float | None) -> dict:
         if probs is None:

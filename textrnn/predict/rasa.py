@@ -21,8 +21,9 @@ def parse_result(predictor: Predictor, item: Analysis) -> dict:
     if best is not None and result[key] is None:
         ranking.insert(0, {"name": FALLBACK_INTENT, "confidence": best})
     intent = ranking[0] if ranking else {"name": None, "confidence": 0.0}
-    entities = [{"entity": slot["slot"], "value": slot["text"], "start": slot["start"],
-                 "end": slot["end"], "confidence_entity": slot["confidence"],
-                 "extractor": "textrnn"} for slot in result.get("slots", [])]
+    entities = [{"entity": slot["slot"], "value": slot.get("value", slot["text"]),
+                 "start": slot["start"], "end": slot["end"],
+                 "confidence_entity": slot["confidence"], "extractor": "textrnn"}
+                for slot in result.get("slots", [])]
     return {"text": item.text, "intent": intent, "intent_ranking": ranking,
             "entities": entities}

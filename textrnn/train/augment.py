@@ -60,10 +60,12 @@ class SlotNoise:
 
 
 def noisy_sentences(tokenized: list[tuple[list[str], list[str] | None]], examples: list,
-                    encode: Callable[[list[str], list[str] | None, object], dict],
+                    encode: Callable[[list[str], list[str] | None, object, random.Random],
+                                     dict],
                     noise: SlotNoise, seed: int) -> Callable[[], Iterator[dict]]:
     """A generator factory for pipeline.streamed: every call is one epoch over the training
-    sentences in a fresh seeded order, each with fresh slot noise, encoded by `encode`."""
+    sentences in a fresh seeded order, each with fresh slot noise, encoded by `encode` (which
+    draws its own per-epoch features, the lookup lists', from the same generator)."""
     epochs = itertools.count()
     spans = [None if tags is None else bio_spans(tags) for _, tags in tokenized]
 
@@ -76,7 +78,7 @@ def noisy_sentences(tokenized: list[tuple[list[str], list[str] | None]], example
             unknown: list[int] = []
             if tags is not None:
                 tokens, tags, unknown = noise.apply(tokens, tags, rng, spans[index])
-            parts = encode(tokens, tags, examples[index])
+            parts = encode(tokens, tags, examples[index], rng)
             if unknown:
                 ids = parts["tokens"]
                 ids[[i for i in unknown if i < len(ids)]] = OOV_ID

@@ -53,10 +53,12 @@ def initialise(model, meta: dict, weights: dict, directory: str) -> dict:
     else:
         directions = ([(encoder.forward_layer, "forward"), (encoder.backward_layer, "backward")]
                       if hasattr(encoder, "forward_layer") else [(encoder, "forward")])
-        if all(_shapes(layer.get_weights()) == _shapes(weights[direction])
+        extra = _lookup_rows(model)
+        if all(_shapes(layer.get_weights()) == _input_rows(_shapes(weights[direction]), extra)
                for layer, direction in directions):
             for layer, direction in directions:
-                layer.set_weights(weights[direction])
+                layer.set_weights(_with_prefix(layer.get_weights(), weights[direction],
+                                               encoder.name))
             carried.append(encoder.name)
         else:
             notes.append(f"the encoder starts fresh: its weight shapes differ from "
@@ -68,6 +70,19 @@ def initialise(model, meta: dict, weights: dict, directory: str) -> dict:
 
 def _shapes(arrays) -> list[tuple]:
     return [tuple(np.shape(array)) for array in arrays]
+
+
+def _lookup_rows(model) -> int:
+    """The lookup-list features the encoder reads after the pretrained ones (0: none)."""
+    names = [tensor.name.split(":")[0] for tensor in model.inputs]
+    return int(model.inputs[names.index("lookup")].shape[-1]) if "lookup" in names else 0
+
+
+def _input_rows(shapes: list[tuple], extra: int) -> list[tuple]:
+    """Pretrained recurrent weight shapes as the task encoder has them when it reads `extra`
+    more features per token: its input kernel (the first array) has that many more rows,
+    which start as Keras initialised them while the pretrained rows carry over."""
+    return [(shapes[0][0] + extra, *shapes[0][1:]), *shapes[1:]] if extra else shapes
 
 
 def _with_prefix(current: list, saved: list, name: str) -> list:

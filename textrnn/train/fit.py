@@ -177,6 +177,7 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
     spec.num_bigrams = len(prepared.bigrams) if prepared.bigrams else 0
     spec.num_labels = len(prepared.labels)
     spec.num_tags = len(prepared.tags)
+    spec.lookup_features = prepared.lookups.width if prepared.lookups is not None else 0
     spec.multilabel = prepared.multilabel
     if spec.multilabel and spec.token_intent:  # a sentence with several intents: pooled head
         spec.token_intent = False
@@ -215,6 +216,8 @@ def _build(prepared: Prepared, spec: ModelSpec, config: TrainConfig, source: dic
         "labels": prepared.labels,
         "tags": prepared.tags,
         "slot_values": prepared.slot_values or None,
+        # The compiled lists: saving.save writes them to lookups.json, their summary here.
+        "lookups": prepared.lookups,
         "model": spec.to_json(),
         "training": {},
         "data": source,
@@ -237,14 +240,16 @@ def training_data(prepared: Prepared, data: Corpus | Shards, spec: ModelSpec,
     layout = Layout(chars=prepared.chars is not None, bigrams=prepared.bigrams is not None,
                     tags=bool(prepared.tags),
                     labels=len(prepared.labels), multilabel=prepared.multilabel,
-                    weights=weights is not None)
+                    weights=weights is not None, lookup=spec.lookup_features)
     noise = slot_noise(prepared, config)
+    if noise is None and spec.lookup_features:  # the lookup features change every epoch
+        noise = SlotNoise(0.0, 0.0, {})
     if prepared.train is not None and noise is not None:
         tokenized = prepared.tokenized[worker::workers]
         sentences = noisy_sentences(
             tokenized, prepared.train_examples[worker::workers],
-            lambda tokens, tags, example: sentence_parts(prepared, tokens, tags, example,
-                                                         spec.task),
+            lambda tokens, tags, example, rng: sentence_parts(prepared, tokens, tags, example,
+                                                              spec.task, rng),
             noise, config.seed + worker)
         steps = steps_for(prepared.train, config.batch_size)
         return streamed(sentences, layout, spec, config.batch_size, config.seed, rare), steps, True
@@ -263,9 +268,16 @@ def training_data(prepared: Prepared, data: Corpus | Shards, spec: ModelSpec,
 
 
 def slot_noise(prepared: Prepared, config: TrainConfig) -> SlotNoise | None:
-    """The slot noise training uses (None: none, or no slots to noise)."""
+    """The slot noise training uses (None: none, or no slots to noise). A slot's values to
+    substitute are the training data's and those of the lookup list named after it."""
+    values = {kind: list(found) for kind, found in prepared.slot_values.items()}
+    for lookup in prepared.lookups.lists if prepared.lookups is not None else []:
+        if lookup.slot:
+            known = set(values.get(lookup.name, []))
+            values.setdefault(lookup.name, []).extend(
+                entry for entry in lookup.entries if entry not in known)
     noise = SlotNoise.from_values(config.slot_substitution or 0.0, config.slot_unknown or 0.0,
-                                  prepared.slot_values)
+                                  values)
     return noise if noise.active and prepared.slot_values else None
 
 

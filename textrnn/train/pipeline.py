@@ -24,7 +24,8 @@ SHUFFLE_BUFFER = 10_000  # sentences, when streaming
 # Streamed sentences cross from Python to tf.data this many at a time: one element at a time
 # costs ~0.2 ms each, more than tokenizing and encoding the sentence.
 CHUNK = 256
-PER_TOKEN = ("tokens", "chars", "bigrams", "tags")
+PER_TOKEN = ("tokens", "chars", "bigrams", "lookup", "tags")
+FEATURES = ("chars", "bigrams", "lookup")  # model inputs beside the tokens
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Encoded:
     tags: list[np.ndarray] | None = None
     chars: list[np.ndarray] | None = None  # (tokens, MAX_CHARS) character ids per sentence
     bigrams: list[np.ndarray] | None = None  # a bigram id per token
+    lookup: list[np.ndarray] | None = None  # (tokens, features) lookup-list features
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Layout:
     labels: int  # 0: none; else how many classes
     multilabel: bool
     weights: bool
+    lookup: int = 0  # lookup-list features per token
 
     def chunk_signature(self) -> dict:
         """CHUNK sentences at a time: every per-token part flat, with the sentence lengths."""
@@ -59,6 +62,8 @@ class Layout:
             spec["chars"] = tf.TensorSpec([None, MAX_CHARS], tf.int32)
         if self.bigrams:
             spec["bigrams"] = tf.TensorSpec([None], tf.int32)
+        if self.lookup:
+            spec["lookup"] = tf.TensorSpec([None, self.lookup], tf.float32)
         if self.tags:
             spec["tags"] = tf.TensorSpec([None], tf.int32)
         if self.labels:
@@ -104,13 +109,8 @@ def sentence_dataset(encoded: Encoded, shuffle: bool, seed: int,
     lengths = np.array([len(tokens) for tokens in encoded.tokens], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     # One flat tensor per part, sliced per sentence: far cheaper than ragged tensor slices.
-    flat = {"tokens": tf.constant(np.concatenate(encoded.tokens))}
-    if encoded.chars is not None:
-        flat["chars"] = tf.constant(np.concatenate(encoded.chars))
-    if encoded.bigrams is not None:
-        flat["bigrams"] = tf.constant(np.concatenate(encoded.bigrams))
-    if encoded.tags is not None:
-        flat["tags"] = tf.constant(np.concatenate(encoded.tags))
+    flat = {name: tf.constant(np.concatenate(getattr(encoded, name)))
+            for name in ("tokens", *FEATURES, "tags") if getattr(encoded, name) is not None}
     columns = {"start": starts, "length": lengths}
     if encoded.labels is not None:
         columns["label"] = encoded.labels
@@ -174,7 +174,7 @@ def batches(dataset, spec: ModelSpec, batch_size: int, seed: int, rare_ids=None)
     def to_model(parts):
         tokens = parts["tokens"] if rare is None else drop_rare(parts["tokens"], rare, seed)
         inputs = {"tokens": tokens}
-        inputs.update({name: parts[name] for name in ("chars", "bigrams") if name in parts})
+        inputs.update({name: parts[name] for name in FEATURES if name in parts})
         targets = {}
         if "tags" in parts:
             targets["tags"] = parts["tags"]

@@ -13,10 +13,11 @@ from functools import cached_property
 
 import numpy as np
 
-from textrnn.data.examples import Corpus, is_multilabel
+from textrnn.data.examples import Corpus, Lexicon, is_multilabel
 from textrnn.data.shards import Shards, estimate_rows, held_out
 from textrnn.errors import DataError, UsageError
 from textrnn.metrics import bio_spans
+from textrnn.predict.lookup import Lookups
 from textrnn.text import (
     OOV,
     PAD,
@@ -28,6 +29,7 @@ from textrnn.text import (
     choose_max_len,
     cjk_share,
 )
+from textrnn.train.lookups import MATCH_DROPOUT, compile_lookups
 from textrnn.train.pipeline import Encoded
 
 # Bigram features are on by default when more than this share of the training tokens are CJK
@@ -71,6 +73,7 @@ class TrainConfig:
     # Slot noise (train/augment.py), per gold span and epoch; None: the task's default.
     slot_substitution: float | None = None  # takes another value of its type
     slot_unknown: float | None = None  # its tokens read as the unknown word
+    lookup_files: list[str] = field(default_factory=list)  # --lookup NAME=FILE options
 
     def __post_init__(self):
         if self.class_weight not in (None, "balanced"):
@@ -121,6 +124,7 @@ class Prepared:
     slot_values: dict[str, list[str]] = field(default_factory=dict)
     truncated: int = 0
     holdout: float = 0.0  # streaming: the fraction of rows held_out() keeps for validation
+    lookups: Lookups | None = None  # lookup lists and synonyms (train/lookups.py)
     _char_rows: dict = field(default_factory=dict, repr=False)
 
     def char_rows(self, tokens: list[str]) -> np.ndarray:
@@ -220,6 +224,8 @@ def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
     tokenized = [tally.add(example) for example in train_examples]
     prepared = _from_tally(tally, corpus.source, valid_examples, corpus.multilabel, config,
                            task, char_features, base)
+    prepared.lookups = compile_lookups(corpus.lexicon, config.lookup_files, prepared.tags,
+                                       prepared.notes)
     prepared.train = encode(prepared, tokenized, train_examples, task)
     prepared.tokenized, prepared.train_examples = tokenized, train_examples
     return prepared
@@ -237,8 +243,9 @@ def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainC
     tally = _Tally(Tokenizer(lowercase=config.lowercase), use_bigrams)
     valid_examples = list(valid_corpus.examples) if valid_corpus else []
     warnings: list[str] = []
+    lexicon = Lexicon()
     multilabel = False
-    for file_index, example in shards.examples(warnings):
+    for file_index, example in shards.examples(warnings, lexicon=lexicon):
         multilabel |= is_multilabel(example, shards.options)
         if fraction and held_out(file_index, example.row, fraction, config.seed):
             valid_examples.append(example)
@@ -248,6 +255,8 @@ def prepare_streamed(shards: Shards, valid_corpus: Corpus | None, config: TrainC
                            char_features, base)
     prepared.notes.extend(warnings)
     prepared.holdout = fraction
+    prepared.lookups = compile_lookups(lexicon, config.lookup_files, prepared.tags,
+                                       prepared.notes)
     return prepared
 
 
@@ -333,8 +342,9 @@ def tokenize_example(tokenizer: Tokenizer, example) -> tuple[list[str], list[str
 
 
 def sentence_parts(prepared: Prepared, tokens: list[str], tags: list[str] | None, example,
-                   task: str) -> dict:
-    """One training sentence as arrays: token ids, character ids, tag ids, label."""
+                   task: str, rng: random.Random | None = None) -> dict:
+    """One training sentence as arrays: token ids, character ids, lookup-list features, tag
+    ids, label. With `rng`, lookup matches are dropped at random (see train/lookups.py)."""
     tokens = tokens[: prepared.max_len]
     parts = {"tokens": np.asarray(prepared.vocab.encode(tokens) or [1], dtype=np.int32)}
     if prepared.chars is not None:
@@ -342,6 +352,8 @@ def sentence_parts(prepared: Prepared, tokens: list[str], tags: list[str] | None
     if prepared.bigrams is not None:
         parts["bigrams"] = np.asarray(prepared.bigrams.encode(bigrams(tokens)) or [1],
                                       dtype=np.int32)
+    if prepared.lookups is not None and prepared.lookups.width:
+        parts["lookup"] = prepared.lookups.features(tokens or [""], rng, MATCH_DROPOUT)
     if task in ("classify", "joint"):
         parts["label"] = prepared.label_ids(example)
     if task in ("tag", "joint"):
@@ -361,6 +373,8 @@ def encode(prepared: Prepared, tokenized, examples, task: str) -> Encoded:
         encoded.chars = [parts["chars"] for parts in sentences]
     if prepared.bigrams is not None:
         encoded.bigrams = [parts["bigrams"] for parts in sentences]
+    if sentences and "lookup" in sentences[0]:
+        encoded.lookup = [parts["lookup"] for parts in sentences]
     if task in ("classify", "joint"):
         encoded.labels = np.asarray([parts["label"] for parts in sentences])
     if task in ("tag", "joint"):
@@ -373,8 +387,10 @@ def streamed_sentences(prepared: Prepared, shards: Shards, task: str, seed: int,
     """A generator factory for pipeline.streamed: this worker's training sentences, one pass
     over its files each call. With fewer files than workers the rows are dealt round-robin."""
     by_row = len(shards.files) < workers
+    passes = itertools.count()
 
     def sentences():
+        rng = random.Random(seed * 100_003 + next(passes))  # lookup matches dropped afresh
         dealt = 0
         for file_index, example in shards.examples([], worker, workers):
             if prepared.holdout and held_out(file_index, example.row, prepared.holdout, seed):
@@ -383,7 +399,7 @@ def streamed_sentences(prepared: Prepared, shards: Shards, task: str, seed: int,
             if by_row and dealt % workers != worker:
                 continue
             tokens, tags = tokenize_example(prepared.tokenizer, example)
-            parts = sentence_parts(prepared, tokens, tags, example, task)
+            parts = sentence_parts(prepared, tokens, tags, example, task, rng)
             if weights is not None:
                 parts["weight"] = np.float32(weights[parts["label"]])
             yield parts
