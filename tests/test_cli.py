@@ -161,13 +161,13 @@ def test_failed_training_leaves_the_existing_model_untouched(topic_model, tmp_pa
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_installed_command_answers_the_mission_sentence(slots_csv, tmp_path):
-    """The quick start as a user types it: train on the sample slots, predict, eval, pipe."""
+def test_installed_command_answers_the_mission_sentence(sample_model, slots_csv):
+    """The quick start as a user types it: the README's model (`textrnn train
+    sample_data/flights_slots.csv`, trained once for the session), then the installed command
+    predicts, evaluates and pipes."""
     exe = Path(sys.executable).parent / "textrnn"
     env = {**os.environ, "COLUMNS": "100"}
-    out = tmp_path / "m"
-    subprocess.run([exe, "train", slots_csv, "--out", out], check=True, env=env, timeout=600,
-                   capture_output=True)
+    out = sample_model
     answer = json.loads(subprocess.run(
         [exe, "predict", "Arrive Taipei on November 2nd", "--model", out], check=True, env=env,
         timeout=120, capture_output=True, text=True).stdout)
