@@ -148,6 +148,13 @@ def mean_std(values: list):
     return mean, std
 
 
+def mean_std_text(values: list[float], digits: int = 2) -> str:
+    """`mean ± std` of the values (the value alone when there is one), for a table cell."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
 GNU_TIME = "/usr/bin/time"
 
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, log, machine, run, run_json, textrnn_exe  # noqa: E402
+from harness import ROOT, log, machine, mean_std_text, run, run_json, textrnn_exe  # noqa: E402
 from harness import data_file as limited_file  # noqa: E402
 from scale import replace_section  # noqa: E402
 
@@ -190,11 +190,11 @@ def render(saved: dict) -> str:
         mine = [run for run in runs if run["row"] == row]
         if not mine:
             continue
-        cells = [_mean_std([100 * run["test"][part][side]["f1"] if side else
+        cells = [mean_std_text([100 * run["test"][part][side]["f1"] if side else
                             100 * run["test"][part]["f1"] for run in mine])
                  for part in ("listed", "all") for side in ("seen", "unseen", None)]
         lines.append(f"| {what} | {', '.join(str(run['seed']) for run in mine)} | "
-                     f"{' | '.join(cells)} | {_mean_std([r['seconds'] for r in mine], 0)} |")
+                     f"{' | '.join(cells)} | {mean_std_text([r['seconds'] for r in mine], 0)} |")
     if saved.get("cost"):
         c = saved["cost"]
         lines += ["", f"Cost: compiling 1,000,000 two-word entries took "
@@ -206,12 +206,6 @@ def render(saved: dict) -> str:
                   f"{c['sentences_per_second']['without']:,} without (medians of "
                   f"{THROUGHPUT_RUNS})."]
     return "\n".join([*lines, END]) + "\n"
-
-
-def _mean_std(values: list[float], digits: int = 2) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def main(argv=None) -> int:

@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, log, machine, run_json, textrnn_exe  # noqa: E402
+from harness import ROOT, log, machine, mean_std_text, run_json, textrnn_exe  # noqa: E402
 from harness import data_file as limited_file  # noqa: E402
 from scale import replace_section  # noqa: E402
 
@@ -76,9 +75,9 @@ def render(runs: list[dict], info: dict) -> str:
         mine = [run for run in runs if run["lever"] == lever]
         if not mine:
             continue
-        cells = [_mean_std([100 * run[key] for run in mine]) for key in FIGURES]
+        cells = [mean_std_text([100 * run[key] for run in mine]) for key in FIGURES]
         epochs = ", ".join(f"{run['epochs_run']} ({run['best_epoch']})" for run in mine)
-        seconds = _mean_std([run["seconds"] for run in mine], 0)
+        seconds = mean_std_text([run["seconds"] for run in mine], 0)
         shown = f"{what} (`{' '.join(options)}`)" if options else what
         lines.append(f"| {shown} | {', '.join(str(run['seed']) for run in mine)} | "
                      f"{' | '.join(cells)} | {epochs} | {seconds} |")
@@ -105,12 +104,6 @@ NOTES = [
     "Python every epoch. Prediction is unchanged (the same network).",
     "",
 ]
-
-
-def _mean_std(values: list[float], digits: int = 2) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def main(argv=None) -> int:

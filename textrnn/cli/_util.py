@@ -62,6 +62,12 @@ TagsCol = Annotated[Optional[str], typer.Option("--tags-col", help="BIO tags col
 LabelSep = Annotated[Optional[str], typer.Option(
     "--label-sep", help="Several labels per row, split on this (multi-label).")]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the data file.")]
+MinCount = Annotated[int, typer.Option(min=1, help="Minimum count for a vocabulary word.")]
+MaxVocab = Annotated[Optional[int], typer.Option(
+    min=3, help="Vocabulary size limit (the padding and unknown-word entries included).")]
+Lowercase = Annotated[bool, typer.Option(
+    "--lowercase/--keep-case", help="Lowercase the text before anything else (the model then "
+    "ignores case).")]
 EngineOption = Annotated[str, typer.Option(
     "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow) or keras.")]
 Format = Annotated[Optional[str], typer.Option(

@@ -12,6 +12,9 @@ import typer
 from textrnn.cli._util import (
     STREAM_ABOVE_MB,
     Encoding,
+    Lowercase,
+    MaxVocab,
+    MinCount,
     TextCol,
     app,
     fail,
@@ -63,14 +66,9 @@ def pretrain_cli(
     valid_split: Annotated[float, typer.Option(
         help="Fraction held out for perplexity (at most about 5,000 sentences).")] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same result).")] = 13,
-    min_count: Annotated[int, typer.Option(min=1, help="Minimum count for a vocabulary word.")
-                         ] = 1,
-    max_vocab: Annotated[Optional[int], typer.Option(
-        min=3, help="Vocabulary size limit (the padding and unknown-word entries included).")
-    ] = None,
-    lowercase: Annotated[bool, typer.Option(
-        "--lowercase/--keep-case", help="Lowercase the text before anything else (the model "
-        "then ignores case).")] = True,
+    min_count: MinCount = 1,
+    max_vocab: MaxVocab = None,
+    lowercase: Lowercase = True,
     text_col: TextCol = None, encoding: Encoding = "utf-8",
     fmt: Annotated[Optional[str], typer.Option(
         "--format", help="text (one sentence a line), csv, tsv, jsonl, parquet, fasttext or "

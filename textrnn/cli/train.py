@@ -16,6 +16,9 @@ from textrnn.cli._util import (
     Format,
     LabelCol,
     LabelSep,
+    Lowercase,
+    MaxVocab,
+    MinCount,
     SpanAlign,
     TagsCol,
     TextCol,
@@ -124,14 +127,9 @@ def train_cli(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 13,
     class_weight: Annotated[Optional[str], typer.Option(
         help="'balanced' to weight classes by inverse frequency.")] = None,
-    min_count: Annotated[int, typer.Option(min=1, help="Minimum count for a vocabulary word.")
-                         ] = 1,
-    max_vocab: Annotated[Optional[int], typer.Option(
-        min=3, help="Vocabulary size limit (the padding and unknown-word entries included).")
-    ] = None,
-    lowercase: Annotated[bool, typer.Option(
-        "--lowercase/--keep-case", help="Lowercase the text before anything else (the model "
-        "then ignores case).")] = True,
+    min_count: MinCount = 1,
+    max_vocab: MaxVocab = None,
+    lowercase: Lowercase = True,
     text_col: TextCol = None, label_col: LabelCol = None, tags_col: TagsCol = None,
     label_sep: LabelSep = None, encoding: Encoding = "utf-8", fmt: Format = None,
     span_align: SpanAlign = "expand",
