@@ -10,7 +10,7 @@ match of the list has (0, 0). The model learns how much to trust them: lists hol
 A list is held as two hash sets, its entries and their proper token prefixes (a trie without
 nodes): for 100,000 GeoNames city names it builds in 0.31 s where a dict-of-dicts trie takes
 1.4 s (median of 5, loaded 2-core machine), and matching costs one set lookup per token tried.
-The model directory keeps both sets in `lookups.json` (plain JSON, no pickle), so loading
+The model directory keeps both sets in `lookups.json` (plain JSON, no code), so loading
 those 100,000 entries takes 0.14 s: the cold start of `textrnn predict` matters.
 """
 
