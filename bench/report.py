@@ -38,6 +38,7 @@ TITLES = {
     "snips-joint": "SNIPS joint intent detection and slot filling (39 slot types)",
     "tnews": "TNEWS Chinese news titles (CLUE, 15 classes; train 53360, evaluated on dev 10000)",
     "predict": "Prediction speed (default SNIPS joint model)",
+    "cluster": "Labelling Parquet on a Dask cluster (default SNIPS joint model)",
     "encoders": "Encoders on TREC and SNIPS (test set)",
     "typos": "Typos in the SNIPS test sentences (character features on and off)",
 }
@@ -552,7 +553,39 @@ def typos_reading(result: dict) -> str:
             "word.")
 
 
-SECTIONS = {"predict": predict_section, "encoders": encoders_section, "typos": typos_section}
+def cluster_section(result: dict) -> list[str]:
+    """The Dask section: the cluster against one `textrnn predict` process, same lines."""
+    lines = [
+        f"{result['lines']:,} SNIPS training sentences (repeated), labelled by the model of "
+        f"the section above (`{result.get('model_dir')}`, {result.get('model_origin')}): one "
+        "`textrnn predict --input FILE --output FILE --format jsonl` process (start-up "
+        f"included), and a local Dask cluster of {result['workers']} worker processes of one "
+        f"thread each running `dd.read_parquet(...).map_partitions(model.predict_frame)"
+        f".to_parquet(...)` over the same lines in {result['files']} Parquet files, in the "
+        "same run.",
+        "",
+        "| run | start (s) | labelling (s) | sent/s | sent/s with start |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for kind, row in result["rows"].items():
+        if "error" in row:
+            lines.append(f"| {kind} | failed: {row['error'].splitlines()[0]} |")
+        elif "start_seconds" in row:
+            lines.append(f"| {kind} | {num(row['start_seconds'], 1)} | "
+                         f"{num(row['label_seconds'], 1)} | {num(row['sentences_per_second'], 0)}"
+                         f" | {num(row['sentences_per_second_with_start'], 0)} |")
+        else:
+            lines.append(f"| {kind} | (included) | {num(row['wall_seconds'], 1)} | "
+                         f"{num(row['sentences_per_second'], 0)} | – |")
+    if "speedup" in result:
+        lines += ["", f"The cluster labels at {result['speedup']:.2f}x the single process's "
+                  f"rate; {result['rows_differing']} of {result['rows_checked']} sampled rows "
+                  "differ from the command's JSON lines."]
+    return lines + [""]
+
+
+SECTIONS = {"predict": predict_section, "cluster": cluster_section,
+            "encoders": encoders_section, "typos": typos_section}
 READINGS = {"encoders": encoders_reading, "typos": typos_reading}
 
 
@@ -574,7 +607,7 @@ def reading(results: dict) -> list[str]:
     """A paragraph per dataset written from the numbers."""
     out = []
     for name, result in results.items():
-        if name == "predict":  # its own section says what its figures mean
+        if name in ("predict", "cluster"):  # their own sections say what the figures mean
             continue
         if "error" in result:
             out.append(f"- **{name}**: failed, no figures ({result['error'].splitlines()[0]}).")
@@ -749,7 +782,7 @@ def render(results: dict, info: dict, kept: set[str]) -> str:
         if name == "snips-joint":
             lines += joint_notes(result)
         lines += failures(result["rows"])
-    if any(name != "predict" for name in results):
+    if any(name not in ("predict", "cluster") for name in results):
         lines += ["## Reading the figures", ""]
         lines += reading(results) or ["No dataset finished."]
         lines.append("")

@@ -6,9 +6,11 @@ user runs it; fastText runs through its Python module (fasttext-wheel). Writes a
 A dataset that fails is recorded in the report with its error; the others still run.
 `predict` adds the "Prediction speed" section: the default SNIPS joint model on the NumPy and
 Keras engines (single sentence, 100k-line batch, peak RSS of a 1M-line stream, share of FP32
-peak) beside fastText. `encoders` trains every textrnn encoder with its defaults on TREC
-(classification) and SNIPS (joint), scored on test; `typos` scores the default SNIPS joint model,
-and the same without character features, on the clean test set and on one with seeded typos.
+peak) beside fastText. `cluster` labels 200,000 SNIPS lines (Parquet) on a local two-process
+Dask cluster with `Model.predict_frame`, beside one `textrnn predict` process. `encoders` trains
+every textrnn encoder with its defaults on TREC (classification) and SNIPS (joint), scored on
+test; `typos` scores the default SNIPS joint model, and the same without character features, on
+the clean test set and on one with seeded typos.
 The trec and snips-joint rows are each trained over `--seeds` seeds (mean ± standard deviation).
 Sections not run this time are kept from the JSON already beside --out, saying which run they
 come from.
@@ -33,6 +35,7 @@ import time
 from pathlib import Path
 
 from classify import bench_snips, bench_tnews, bench_trec
+from cluster import CLUSTER_LINES, bench_cluster
 from encoders import bench_encoders
 from harness import ROOT, describe_error, log, machine, versions
 from joint import bench_snips_joint
@@ -41,9 +44,10 @@ from speed import bench_predict
 from typos import bench_typos
 
 # the order they run in; encoders and typos reuse trec's and snips-joint's models when they ran
-DATASETS = ("trec", "snips", "snips-joint", "tnews", "predict", "encoders", "typos")
+DATASETS = ("trec", "snips", "snips-joint", "tnews", "predict", "cluster", "encoders", "typos")
 BENCHES = {"trec": bench_trec, "snips": bench_snips, "snips-joint": bench_snips_joint,
-           "tnews": bench_tnews, "predict": bench_predict, "encoders": bench_encoders,
+           "tnews": bench_tnews, "predict": bench_predict, "cluster": bench_cluster,
+           "encoders": bench_encoders,
            "typos": bench_typos}
 SEEDED = ("trec", "snips-joint")  # the sections whose rows --seeds applies to
 
@@ -68,6 +72,8 @@ def parse_args(argv=None):
                         help=f"models per row in {' and '.join(SEEDED)}: textrnn `--seed 13`, "
                              "14, ..., fastText seed 0, 1, ...; figures are mean ± standard "
                              "deviation (default 3; the other sections train one)")
+    parser.add_argument("--cluster-lines", type=int, default=CLUSTER_LINES, metavar="N",
+                        help=f"lines the `cluster` section labels (default {CLUSTER_LINES:,})")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out",
                         help="directory for models and temporary files (default bench/out/)")
     args = parser.parse_args(argv)

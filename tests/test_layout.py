@@ -31,6 +31,9 @@ BOUNDARIES = {
     "textrnn.bundle": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
     "textrnn.pretrained": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
     "textrnn.data.plain": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
+    # The Python API: `import textrnn` loads it on first use, and it imports nothing heavy.
+    "textrnn": (*HEAVY, "textrnn.api", "textrnn.nn", "textrnn.train", "textrnn.predict"),
+    "textrnn.api": (*HEAVY, "textrnn.nn", "textrnn.train", "textrnn.predict"),
     # The command line answers --help and argument errors without the heavy libraries.
     "textrnn.cli": (*HEAVY, "textrnn.nn", "textrnn.train"),
 }

@@ -10,6 +10,7 @@ is inside the files is the business of `textrnn.nn.saving` (Keras) and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -178,3 +179,8 @@ def _walk(node):
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
+
+
+def fingerprint(directory: str | Path) -> str:
+    """The first hex digits of textrnn.json's sha256: which model this is."""
+    return hashlib.sha256((Path(directory) / META_FILE).read_bytes()).hexdigest()[:12]

@@ -19,3 +19,7 @@ class BundleError(TextrnnError):
 
 class UsageError(TextrnnError):
     """Options that contradict each other or the data."""
+
+
+class TextrnnWarning(UserWarning):
+    """A problem textrnn worked around: rows skipped, spans widened, figures not drawn."""

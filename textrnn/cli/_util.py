@@ -1,7 +1,7 @@
-"""What the commands share: the Typer app, option types, the error handler, quiet
-TensorFlow start-up, reading data files and choosing the prediction engine. TensorFlow, Keras
-and pandas are imported only inside the commands that need them, so `textrnn --help` and
-argument errors answer at once."""
+"""What the commands share: the Typer app, option types, the error handler, how warnings
+show, the notice when predicting needs TensorFlow. The commands call `textrnn.api`, which
+imports TensorFlow, Keras and pandas only where needed, so `textrnn --help` and argument errors
+answer at once."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import functools
 import importlib
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from textrnn import __version__
-from textrnn.errors import TextrnnError, UsageError
+from textrnn.api import DEFAULT_MODEL, STREAM_ABOVE_MB  # noqa: F401 (the commands' defaults)
+from textrnn.errors import TextrnnError, TextrnnWarning
 
 # Click's exceptions, wherever this Typer takes Click from (it vendors it since 0.2x).
 _click_errors = importlib.import_module(typer.BadParameter.__module__)
@@ -52,8 +54,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 _state = {"debug": False}
-DEFAULT_MODEL = "textrnn-model"
-STREAM_ABOVE_MB = 200  # larger training files are streamed (pandas would need ~5x in memory)
+_python_show_warning = warnings.showwarning
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column name.")]
@@ -93,8 +94,14 @@ def main_options(
                                           help="Print the version and exit.")] = False,
 ):
     _state["debug"] = debug
-    if not debug:
+    if debug:  # TensorFlow's start-up messages too (see textrnn.api.quiet_tensorflow)
+        os.environ["TEXTRNN_DEBUG"] = "1"
+    else:
+        from textrnn.api import quiet_logs
+
         quiet_logs()
+    warnings.showwarning = show_warning
+    warnings.simplefilter("always", TextrnnWarning)
 
 
 def handled(command):
@@ -136,16 +143,18 @@ def fail(message: str, code: int):
     raise typer.Exit(code)
 
 
-@contextlib.contextmanager
-def written_whole(out: Path):
-    """Saving and the summary, under interrupts.catching(): a Ctrl-C meanwhile lets the model
-    go into place whole, and then says so and exits 130."""
-    from textrnn.train import interrupts
+def note_engine(model: Path, engine: str) -> dict:
+    """The model's metadata, after a one-line notice when predicting needs TensorFlow (slower
+    to start) though the user did not ask for Keras."""
+    from textrnn import bundle
+    from textrnn.predict.predictor import engine_for
 
-    with interrupts.critical():
-        yield
-    if interrupts.requested():
-        fail(f"interrupted while saving; {out} holds the new model", 130)
+    meta = bundle.read_meta(model)
+    if engine == "auto" and engine_for(meta, engine) == "keras":
+        reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
+        typer.echo(f"textrnn: note: predicting with TensorFlow, slower to start ({reason})",
+                   err=True)
+    return meta
 
 
 def resume_hint(stop) -> str:
@@ -155,123 +164,11 @@ def resume_hint(stop) -> str:
     return "no epoch finished, so there is nothing to resume"
 
 
-def quiet_logs():
-    """Keep TensorFlow's own messages off the terminal for the whole run, whichever module
-    imports it and whenever it logs: its C++ logging (absl start-up notices, oneDNN lines,
-    errors about CPU features) reads TF_CPP_MIN_LOG_LEVEL once, at import, which comes later;
-    its Python logger warns of retracing; Keras warns through `warnings`."""
-    import logging
-    import warnings
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    for module in ("keras", "tensorflow"):
-        warnings.filterwarnings("ignore", module=module)
-
-
-def quiet_tensorflow():
-    """Import TensorFlow with whatever it prints while loading kept off the terminal (its
-    logging is quiet already: quiet_logs)."""
-    if _state["debug"] or "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def predictor_for(model: Path, meta: dict, engine: str):
-    """A Predictor on the NumPy engine when the model has it (no TensorFlow import: fast
-    start), else on Keras, with a one-line notice when the user did not ask for Keras."""
-    from textrnn.predict.predictor import Predictor, engine_for
-
-    chosen = engine_for(meta, engine)
-    if chosen == "keras":
-        if engine == "auto":
-            reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
-            typer.echo(f"textrnn: note: predicting with TensorFlow, slower to start ({reason})",
-                       err=True)
-        quiet_tensorflow()
-    return Predictor.load(str(model), chosen)
-
-
-def read_data(path: str, text_col, label_col, tags_col, label_sep, encoding, fmt,
-              unlabelled: bool = False, span_align: str = "expand"):
-    from textrnn.data.examples import ReadOptions
-    from textrnn.data.read import read_corpus
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    """Our warnings (data problems worked around) as one `warning:` line each; others as
+    Python shows them."""
+    if not issubclass(category, TextrnnWarning):
+        return _python_show_warning(message, category, filename, lineno, file, line)
     from textrnn.report import err
 
-    corpus = read_corpus(path, ReadOptions(text_col, label_col, tags_col, label_sep, encoding,
-                                           fmt, unlabelled=unlabelled, span_align=span_align))
-    for warning in corpus.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
-    return corpus
-
-
-def training_data(data, valid, task, text_col, label_col, tags_col, label_sep, encoding, fmt,
-                   stream: bool | None = False, span_align: str = "expand"):
-    """The training data (a corpus in memory, or Shards to stream), the validation corpus (or
-    None) and the task they are read for."""
-    from textrnn.data.examples import Corpus, ReadOptions
-
-    options = ReadOptions(text_col, label_col, tags_col, label_sep, encoding, fmt,
-                          span_align=span_align)
-    if streams(data, stream):
-        from textrnn.data.shards import Shards
-
-        shards = Shards(data, options)
-        first = shards.first()
-        corpus = shards
-        sample = Corpus(data, [first], multilabel=bool(label_sep))
-    else:
-        corpus = sample = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
-                                    span_align=span_align)
-    valid_corpus = (read_data(valid, text_col, label_col, tags_col, label_sep, encoding, fmt,
-                              span_align=span_align) if valid else None)
-    task = task or sample.task
-    check_task(task, sample)
-    return corpus, valid_corpus, task
-
-
-def check_vectors_file(path: str | None) -> None:
-    """--embeddings names a word-vector file (a pretrained directory goes to --pretrained)."""
-    if path is None or Path(path).is_file():
-        return
-    if (Path(path) / "textrnn.json").is_file():
-        raise UsageError(f"--embeddings {path}: a directory; to start from what `textrnn "
-                         f"pretrain` wrote there, pass --pretrained {path}")
-    problem = "a directory" if Path(path).is_dir() else "no such file"
-    raise UsageError(f"--embeddings {path}: {problem}; it takes a word-vector file (.vec, "
-                     "GloVe .txt, word2vec .bin)")
-
-
-def streams(data: str, stream: bool | None) -> bool:
-    """--stream, or by default: shards (a glob or a directory) and files over the threshold."""
-    if data == "-":
-        if stream:
-            raise UsageError("--stream reads files, not stdin")
-        return False
-    path = Path(data)
-    if stream is not None:
-        return stream
-    return not path.is_file() or path.stat().st_size > STREAM_ABOVE_MB * 2**20
-
-
-def check_task(task: str, corpus, who: str | None = None) -> None:
-    """The data has what the task needs; the error names what it lacks. `who` needs it
-    (default: --task TASK)."""
-    needs = {"classify": ["label"], "tag": ["tags"], "joint": ["tags", "intent"]}
-    if task not in needs:
-        raise UsageError(f"unknown --task '{task}' (choose from classify, tag, joint)")
-    has = {"label": corpus.has_labels, "intent": corpus.has_labels, "tags": corpus.has_tags}
-    lacking = [column for column in needs[task] if not has[column]]
-    if lacking:
-        what = {"classify": "a label column", "tag": "a tags column",
-                "joint": "both a tags and an intent column"}[task]
-        raise UsageError(f"{who or f'--task {task}'} needs {what}; {corpus.source} has no "
-                         f"{' and no '.join(lacking)} column")
+    err.print(f"[yellow]warning:[/] {message}")

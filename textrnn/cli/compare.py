@@ -18,8 +18,6 @@ from textrnn.cli._util import (
     TextCol,
     app,
     handled,
-    quiet_tensorflow,
-    training_data,
 )
 from textrnn.errors import UsageError
 
@@ -46,6 +44,7 @@ def compare_cli(
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ):
     """Train each encoder with the same data, split and seed; one table to choose from."""
+    from textrnn.api import quiet_tensorflow, training_data
     from textrnn.nn.factory import ENCODERS, encoders_for
 
     names = [name.strip() for name in (encoders or ",".join(ENCODERS)).split(",")

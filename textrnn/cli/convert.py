@@ -16,7 +16,6 @@ from textrnn.cli._util import (
     TextCol,
     app,
     handled,
-    read_data,
 )
 
 
@@ -33,6 +32,7 @@ def convert_cli(
     span_align: SpanAlign = "expand",
 ):
     """Convert DATA to OUT: tables, CoNLL, fastText, markup, Rasa YAML, span JSON lines."""
+    from textrnn.api import read_data
     from textrnn.data.write import lost, output_format, write_corpus
     from textrnn.files import check_output
     from textrnn.report import err

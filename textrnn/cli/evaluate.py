@@ -19,10 +19,8 @@ from textrnn.cli._util import (
     TagsCol,
     TextCol,
     app,
-    check_task,
     handled,
-    predictor_for,
-    read_data,
+    note_engine,
 )
 from textrnn.files import atomic_output, check_output
 
@@ -42,28 +40,18 @@ def evaluate_cli(
     span_align: SpanAlign = "expand",
 ):
     """Score a model on labelled DATA: accuracy and F1, or span F1 for slots."""
-    from textrnn import bundle, report
+    from textrnn import api, report
 
     if output:
         check_output(output, (data,), "--output")
-    meta = bundle.read_meta(model)
-    if label_sep is None:  # the separator the model was trained with
-        label_sep = meta.get("label_sep")
-    corpus = read_data(data, text_col, label_col, tags_col, label_sep, encoding, fmt,
-                       span_align=span_align)
-    check_task(meta["task"], corpus, f"the {meta['task']} model in {model}")
-    from textrnn.predict.predictor import evaluate
-
-    result = evaluate(predictor_for(model, meta, engine), corpus.examples, errors)
-    if result.get("unseen_labels"):
-        report.err.print(f"[yellow]warning:[/] {corpus.source}: labels the model never saw "
-                         f"(every example with one is scored wrong): "
-                         f"{', '.join(result['unseen_labels'])}")
+    note_engine(model, engine)
+    result = api.evaluate(data, model, errors=errors, engine=engine, text_col=text_col,
+                          label_col=label_col, tags_col=tags_col, label_sep=label_sep,
+                          encoding=encoding, format=fmt, span_align=span_align)
     if output:
         with atomic_output(output, inputs=(data,), option="--output") as handle:
             report.write_json(result, handle)
     if json_out:
         report.write_json(result)
     else:
-
         report.print_eval(result, report.Output())

@@ -12,7 +12,6 @@ from textrnn.cli._util import (
     ModelOption,
     app,
     handled,
-    quiet_tensorflow,
 )
 
 
@@ -38,24 +37,13 @@ def info_cli(
         else:
             report.print_pretrained_info(meta, report.Output())
         return
-    meta = bundle.read_meta(model)
-    rows = meta.get("layers") or _keras_layer_table(model)
+    from textrnn.api import describe_model
+
+    described = describe_model(model)
     if json_out:
-        slim = {key: value for key, value in meta.items() if key not in ("vocab", "slot_values")}
-        values = {kind: len(found) for kind, found in (meta.get("slot_values") or {}).items()}
-        report.write_json({**slim, "vocab_size": len(meta["vocab"]),
-                           "slot_values": values or None, "layers": rows})
+        report.write_json(described)
     else:
-        report.print_info(meta, rows, report.Output())
-
-
-def _keras_layer_table(model: Path) -> list[dict]:
-    """The layer table of a model saved before textrnn.json held it: from Keras (slow)."""
-    quiet_tensorflow()
-    from textrnn.nn import saving
-    from textrnn.nn.factory import layer_table
-
-    return layer_table(saving.load(model)[0])
+        report.print_info(bundle.read_meta(model), described["layers"], report.Output())
 
 
 def _is_pretrained(directory: Path) -> bool:

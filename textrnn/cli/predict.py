@@ -14,12 +14,11 @@ from textrnn.cli._util import (
     ModelOption,
     app,
     handled,
-    predictor_for,
+    note_engine,
 )
 from textrnn.errors import UsageError
 from textrnn.files import atomic_output, check_output
 
-READ_AHEAD_BATCHES = 16
 FORMATS = ("table", "jsonl", "tsv", "label", "markup", "rasa", "html")
 SORTED_FORMATS = ("html", "rasa")
 
@@ -51,12 +50,13 @@ def predict_cli(
         "html; rasa always orders so).")] = None,
 ):
     """Label texts: one result per input line, in order, streamed in batches."""
-    from textrnn import bundle, report
+    from textrnn import api, report
 
     fmt = output_format or ("table" if (output_file is None and sys.stdout.isatty())
                             else "jsonl")
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format '{fmt}' (choose from {', '.join(FORMATS)})")
+    api.check_predict_options(top_k, batch_size, threshold)
     if sort not in (None, "confidence"):
         raise UsageError(f"unknown --sort '{sort}' (the one order is confidence)")
     if sort and fmt not in SORTED_FORMATS:
@@ -71,12 +71,11 @@ def predict_cli(
         check_output(output_file, (input_file,), "--output")
     if input_file is not None:
         _warn_if_data_file(input_file)
-    meta = bundle.read_meta(model)
+    meta = note_engine(model, engine)
     if fmt == "rasa" and meta["task"] == "tag":
         raise UsageError("--format rasa groups examples by intent, and this model predicts "
                          "slots only (use --format markup)")
-    predictor = predictor_for(model, meta, engine)
-    predictor.batch_size = batch_size
+    loaded = api.load(model, engine)
     from contextlib import ExitStack
 
     from textrnn.predict.lines import line_batches
@@ -91,17 +90,17 @@ def predict_cli(
                 if output_file else sys.stdout)
         # Read many batches' worth at a time: the predictor sorts them by length, so each model
         # batch holds sentences of about one length (mixed 256-line batches pad twice the work).
-        chunk = batch_size * READ_AHEAD_BATCHES
+        chunk = batch_size * api.READ_AHEAD_BATCHES
         batches = line_batches(source, chunk) if source is not None else [texts]
         console = report.Output(file=sink)
         review = []  # --format rasa: (intent, probability, markup) per input, written at the end
-        html = (report.HtmlPredictions(sink, predictor.slot_types, model.resolve().name,
+        html = (report.HtmlPredictions(sink, loaded._predictor.slot_types, model.resolve().name,
                                        by_confidence=sort == "confidence")
                 if fmt == "html" else None)
         truncated = 0
         for batch in batches:
-            results = predictor.predict(batch, top_k=top_k, threshold=threshold,
-                                        slot_confidence=html is not None)
+            results = loaded.predict(batch, top_k, threshold, batch_size=batch_size,
+                                     slot_confidence=html is not None)
             truncated += sum("truncated" in result for result in results)
             if fmt == "table":
                 report.print_predictions_table(results, console)
@@ -118,7 +117,7 @@ def predict_cli(
             html.close()
     if truncated and fmt not in ("jsonl", "table"):  # those two mark each truncated input
         report.err.print(f"[yellow]warning:[/] {truncated} input line(s) longer than the "
-                         f"model's maximum of {predictor.max_len} tokens were cut to it "
+                         f"model's maximum of {loaded._predictor.max_len} tokens were cut to it "
                          "(--format jsonl marks each with \"truncated\": true)")
 
 

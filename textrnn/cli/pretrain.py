@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from textrnn.api import DEFAULT_PRETRAINED
 from textrnn.cli._util import (
     STREAM_ABOVE_MB,
     Encoding,
@@ -19,14 +18,8 @@ from textrnn.cli._util import (
     app,
     fail,
     handled,
-    quiet_tensorflow,
-    read_data,
     resume_hint,
-    streams,
-    written_whole,
 )
-
-DEFAULT_OUT = "textrnn-pretrained"
 
 
 @app.command("pretrain")
@@ -37,7 +30,7 @@ def pretrain_cli(
         "any file `train` reads (by suffix, or --format), - for stdin, or shards (a glob or a "
         "directory), which are streamed.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Pretrained directory to write.")
-                   ] = Path(DEFAULT_OUT),
+                   ] = Path(DEFAULT_PRETRAINED),
     encoder: Annotated[str, typer.Option(help="The recurrent cell: lstm, gru or rnn (train's "
                                          "--encoder must match to carry the encoder over).")
                        ] = "lstm",
@@ -86,55 +79,22 @@ def pretrain_cli(
 ):
     """Train forward and backward language models on CORPUS and write the embedding and
     encoder they learn to --out, for `textrnn train DATA --pretrained DIR`."""
-    from textrnn import bundle
-    from textrnn.train.prepare import TrainConfig
-    from textrnn.train.pretrain import pretrain_spec
+    options = dict(locals(), format=fmt)  # the API's options: the same names and defaults
+    for cli_only in ("fmt", "quiet", "json_out"):
+        del options[cli_only]
+    from textrnn import api, report
+    from textrnn.train import interrupts
 
-    bundle.check_target(out)
-    spec = pretrain_spec(encoder, units=units, embedding_dim=embedding_dim,
-                         char_features=char_features, bigrams=bigrams, dropout=dropout)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr,
-                         clipnorm=clipnorm, patience=patience, valid_split=valid_split,
-                         seed=seed, min_count=min_count, max_vocab=max_vocab,
-                         lowercase=lowercase, steps_per_epoch=steps_per_epoch)
-    data = _unlabelled(corpus, text_col, encoding, fmt, stream)
-    quiet_tensorflow()
-    from textrnn import pretrained, report
-    from textrnn.train import checkpoint, interrupts
-    from textrnn.train.pretrain import pretrain
+    def summary(meta: dict) -> None:
+        if json_out:
+            report.write_json({key: meta[key] for key in ("model", "corpus", "perplexity",
+                                                          "training")})
+        elif not quiet:
+            report.print_pretrain_summary(meta, str(out))
 
-    checkpoints = checkpoint.directory_for(out)
-    progress = None if quiet else report.TrainingProgress()
-    with interrupts.catching():
-        try:
-            meta, weights = pretrain(data, spec, config, progress, checkpoints, resume)
-        except interrupts.TrainingInterrupted as stop:
-            fail(f"interrupted; {out} is as it was ({resume_hint(stop)})", 130)
-        with written_whole(out):
-            pretrained.save(out, meta, weights)
-            shutil.rmtree(checkpoints, ignore_errors=True)
-            if json_out:
-                report.write_json({key: meta[key] for key in ("model", "corpus", "perplexity",
-                                                              "training")})
-            elif not quiet:
-                report.print_pretrain_summary(meta, str(out))
-
-def _unlabelled(paths: list[str], text_col, encoding: str, fmt, stream):
-    """The text to pretrain on: Shards to stream, or one corpus in memory."""
-    from textrnn.data.examples import Corpus, ReadOptions
-    from textrnn.errors import UsageError
-
-    if "-" in paths and (len(paths) > 1 or stream):
-        raise UsageError("- (stdin) is read whole and alone: pass files to stream or combine")
-    if any(streams(path, stream) for path in paths):
-        from textrnn.data.shards import Shards
-
-        return Shards(paths, ReadOptions(text_col=text_col, encoding=encoding, format=fmt,
-                                         unlabelled=True))
-    corpora = [read_data(path, text_col, None, None, None, encoding, fmt, unlabelled=True)
-               for path in paths]
-    if len(corpora) == 1:
-        return corpora[0]
-    digest = hashlib.sha256("".join(each.sha256 for each in corpora).encode()).hexdigest()
-    return Corpus(" ".join(paths), [example for each in corpora for example in each.examples],
-                  sha256=digest)
+    try:
+        api.run_pretraining(progress=not quiet, summary=summary, **options)
+    except interrupts.TrainingInterrupted as stop:
+        fail(f"interrupted; {out} is as it was ({resume_hint(stop)})", 130)
+    except api.InterruptedWhileSaving:
+        fail(f"interrupted while saving; {out} holds the new model", 130)

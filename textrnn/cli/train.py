@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from textrnn import bundle
 from textrnn.cli._util import (
     DEFAULT_MODEL,
     STREAM_ABOVE_MB,
@@ -23,15 +21,10 @@ from textrnn.cli._util import (
     TagsCol,
     TextCol,
     app,
-    check_vectors_file,
     fail,
     handled,
-    quiet_tensorflow,
     resume_hint,
-    training_data,
-    written_whole,
 )
-from textrnn.errors import UsageError
 
 
 @app.command("train")
@@ -164,137 +157,29 @@ def train_cli(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
     """Train a model on DATA and write it to --out (replaced only once training succeeded)."""
-    bundle.check_target(out)
-    if worker_timeout <= 0:
-        raise UsageError("--worker-timeout must be positive")
-    check_vectors_file(embeddings)
-    if vocab is not None and not Path(vocab).is_file():
-        raise UsageError(f"--vocab {vocab}: no such file")
-    from textrnn.train.prepare import TrainConfig
+    options = dict(locals(), format=fmt)  # the API's options: the same names and defaults
+    for cli_only in ("fmt", "quiet", "json_out"):
+        del options[cli_only]
+    from textrnn import api, report
+    from textrnn.train import interrupts
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, lr_decay=lr_decay,
-                         warmup=warmup, clipnorm=clipnorm, patience=patience,
-                         valid_split=valid_split,
-                         seed=seed, class_weight=class_weight, min_count=min_count,
-                         max_vocab=max_vocab, lowercase=lowercase,
-                         save_on_interrupt=save_on_interrupt, embeddings=embeddings,
-                         steps_per_epoch=steps_per_epoch, vocab_file=vocab,
-                         pretrained=pretrained, freeze_epochs=freeze_epochs,
-                         pretrained_lr_scale=pretrained_lr_scale,
-                         slot_substitution=slot_substitution, slot_unknown=slot_unknown,
-                         lookup_files=list(lookup or []))
-    from textrnn.train.distributed import cluster_from
+    def summary(meta: dict, worker: int | None) -> None:
+        if worker is not None:
+            if not json_out:
+                report.err.print(f"worker {worker} done; worker 0 writes the model")
+        elif json_out:
+            report.write_json({key: meta[key]
+                               for key in ("task", "model", "training", "metrics")})
+        elif not quiet:
+            report.print_train_summary(meta, str(out))
 
-    cluster = cluster_from(workers, worker_index)
-    if cluster is not None and (resume or save_on_interrupt):
-        raise UsageError("--resume and --save-on-interrupt are for training in one process, "
-                         "not with --workers")
-    from textrnn import plots
-
-    if plot:
-        plots.check_plotting_available()
-    if tensorboard is not None:
-        plots.check_tensorboard_available()
-        if out.resolve() in (tensorboard.resolve(), *tensorboard.resolve().parents):
-            raise UsageError("--tensorboard DIR must be outside --out (which is replaced at "
-                             "the end of training)")
-    corpus, valid_corpus, task = training_data(data, valid, task, text_col, label_col,
-                                                tags_col, label_sep, encoding, fmt, stream,
-                                                span_align)
-    from textrnn.data.shards import Shards
-
-    if steps_per_epoch is not None and not isinstance(corpus, Shards):
-        raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
-    from textrnn.nn.factory import check_spec
-    from textrnn.train.defaults import default_encoder, resolve_spec
-
-    if pretrained is not None:  # what lets the pretrained layers carry over, unless given
-        from textrnn.pretrained import read_meta, train_defaults
-
-        defaults = train_defaults(read_meta(pretrained), encoder)
-        encoder = encoder or defaults["encoder"]
-        units = units or defaults.get("units")
-        embedding_dim = embedding_dim or defaults["embedding_dim"]
-        char_features = defaults["char_features"] if char_features is None else char_features
-        bigrams = defaults["bigrams"] if bigrams is None else bigrams
-    if encoder is None:  # a recurrent-only option keeps the recurrent default
-        encoder = "lstm" if bidirectional is not None else default_encoder(task, corpus)
-    spec, defaulted = resolve_spec(
-        task, encoder, vectors_given=embeddings is not None, bidirectional=bidirectional,
-        layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout, crf=crf,
-        freeze_embeddings=freeze_embeddings, char_features=char_features, bigrams=bigrams,
-        bigram_dropout=bigram_dropout, token_intent=token_intent)
-    check_spec(spec)  # before TensorFlow's import: a bad option fails at once
-    quiet_tensorflow()
-    from textrnn import report
-    from textrnn.predict.predictor import Predictor, evaluate
-    from textrnn.train import checkpoint, interrupts
-    from textrnn.train.fit import train as fit
-
-    progress = None if quiet else report.TrainingProgress()
-    checkpoints = checkpoint.directory_for(out) if cluster is None else None
-    with interrupts.catching():
-        try:
-            model, meta, valid_examples = fit(
-                corpus, valid_corpus, spec, config, progress, checkpoints, resume,
-                [plots.tensorboard_callback(str(tensorboard))] if tensorboard is not None else [],
-                cluster, worker_timeout, defaulted)
-            training = meta["training"]
-            with interrupts.stopping(lambda: training["epochs_run"] if checkpoints else None):
-                if valid_examples:
-                    meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
-                    _warn_if_nothing_learnt(meta)
-                meta["label_sep"] = label_sep  # eval splits the gold labels the same way
-                if not training["interrupted"]:
-                    interrupts.check()  # the last moment to leave the previous model
-        except interrupts.TrainingInterrupted as stop:
-            fail(f"interrupted; {out} is as it was ({resume_hint(stop)})", 130)
-        with written_whole(out):
-            _finish(out, model, meta, plot, checkpoints, cluster, json_out, quiet)
+    try:
+        meta, _ = api.run_training(progress=not quiet, summary=summary, **options)
+    except interrupts.TrainingInterrupted as stop:
+        fail(f"interrupted; {out} is as it was ({resume_hint(stop)})", 130)
+    except api.InterruptedWhileSaving:
+        fail(f"interrupted while saving; {out} holds the new model", 130)
+    training = meta["training"]
     if training["interrupted"]:
         fail(f"interrupted; saved the best model so far (epoch {training['best_epoch']}) to "
              f"{out}", 130)
-
-
-def _finish(out: Path, model, meta: dict, plot: bool, checkpoints: Path | None, cluster,
-            json_out: bool, quiet: bool) -> None:
-    """Save the model (on worker 0 only), drop the checkpoint, print the summary."""
-    from textrnn import report
-    from textrnn.nn import saving
-
-    if cluster is None or cluster.is_chief:  # other workers write nothing
-        saving.save(out, model, meta, extra_files=_plotter(meta) if plot else None)
-        if checkpoints is not None:
-            shutil.rmtree(checkpoints, ignore_errors=True)
-    elif not json_out:
-        report.err.print(f"worker {cluster.index} done; worker 0 writes the model")
-        return
-    if json_out:
-        report.write_json({key: meta[key] for key in ("task", "model", "training", "metrics")})
-    elif not quiet:
-        report.print_train_summary(meta, str(out))
-
-
-def _warn_if_nothing_learnt(meta: dict) -> None:
-    from textrnn.report import err
-    from textrnn.train.fit import learnt, score_name, task_score
-
-    if not learnt(task_score(meta["metrics"])):
-        err.print(f"[yellow]warning:[/] validation {score_name(meta['metrics'])} is 0 after "
-                  f"{meta['training']['epochs_run']} epochs: the model has learnt nothing yet "
-                  "(more --epochs, another --lr or more data may help)")
-
-
-def _plotter(meta: dict):
-    """Draws the figures into the model folder before it goes into place; a drawing failure
-    costs the figures, never the trained model."""
-    from textrnn import plots
-    from textrnn.report import err
-
-    def draw(folder: Path) -> None:
-        try:
-            plots.write_plots(folder, meta)
-        except Exception as error:  # matplotlib raises many types; the model matters more
-            err.print(f"[yellow]warning:[/] --plot failed, model saved without figures: {error}")
-
-    return draw

@@ -9,13 +9,13 @@ the old one in place; the reason is kept for `/status` until a load succeeds.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from textrnn import bundle
+from textrnn.bundle import fingerprint
 from textrnn.errors import TextrnnError, UsageError
 from textrnn.predict.predictor import Predictor
 
@@ -88,8 +88,3 @@ class ModelSlot:
         version = self.current.version + 1 if self.current else 1
         self.current = Loaded(predictor, version, digest, time.time(), mark)
         self.error, self._failed = None, None
-
-
-def fingerprint(directory: Path) -> str:
-    """The first hex digits of textrnn.json's sha256: which model this is."""
-    return hashlib.sha256((directory / bundle.META_FILE).read_bytes()).hexdigest()[:12]

@@ -61,12 +61,12 @@ class Predictor:
                                                  layer.end_transitions)]
 
     @classmethod
-    def load(cls, directory: str, engine: str = "auto") -> Predictor:
+    def load(cls, directory: str, engine: str = "auto", meta: dict | None = None) -> Predictor:
         """`engine`: 'numpy' (no TensorFlow: fast start), 'keras', or 'auto' (NumPy when the
-        model was exported for it, else Keras)."""
+        model was exported for it, else Keras). `meta`: the directory's, if already read."""
         from textrnn import bundle
 
-        meta = bundle.read_meta(directory)
+        meta = meta or bundle.read_meta(directory)
         if engine_for(meta, engine) == "numpy":
             from textrnn.predict.runtime import NumpyModel
 
@@ -77,8 +77,10 @@ class Predictor:
         model, meta = saving.load(directory)
         return cls(model, meta)
 
-    def analyze(self, texts: list[str]) -> list[Analysis]:
-        """Run the model over texts in length-sorted batches; results in input order."""
+    def analyze(self, texts: list[str], batch_size: int | None = None) -> list[Analysis]:
+        """Run the model over texts in length-sorted batches (of `batch_size`, or the
+        predictor's); results in input order."""
+        batch_size = batch_size or self.batch_size
         results = []
         for text in texts:
             tokens, offsets = self.tokenizer.tokenize(text)
@@ -87,8 +89,8 @@ class Predictor:
                                     truncated))
         order = sorted((i for i, r in enumerate(results) if r.tokens),
                        key=lambda i: len(results[i].tokens))
-        for begin in range(0, len(order), self.batch_size):
-            batch = [results[i] for i in order[begin: begin + self.batch_size]]
+        for begin in range(0, len(order), batch_size):
+            batch = [results[i] for i in order[begin: begin + batch_size]]
             self._run_batch(batch)
         return results
 
@@ -147,10 +149,10 @@ class Predictor:
         return list(dict.fromkeys(tag.split("-", 1)[1] for tag in self.tags if "-" in tag))
 
     def predict(self, texts: list[str], top_k: int = 1, threshold: float | None = None,
-                slot_confidence: bool = False) -> list[dict]:
+                batch_size: int | None = None, slot_confidence: bool = False) -> list[dict]:
         """JSON-ready results, one per text, in order; an empty text gives an empty result."""
         return [self.describe(item, top_k, threshold, slot_confidence)
-                for item in self.analyze(texts)]
+                for item in self.analyze(texts, batch_size)]
 
     def describe(self, item: Analysis, top_k: int = 1, threshold: float | None = None,
                  slot_confidence: bool = False) -> dict:

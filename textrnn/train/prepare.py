@@ -76,6 +76,14 @@ class TrainConfig:
     lookup_files: list[str] = field(default_factory=list)  # --lookup NAME=FILE options
 
     def __post_init__(self):
+        at_least = {"--epochs": (self.epochs, 1), "--batch-size": (self.batch_size, 1),
+                    "--patience": (self.patience, 0), "--min-count": (self.min_count, 1),
+                    "--max-vocab": (self.max_vocab, 1), "--clipnorm": (self.clipnorm, 0)}
+        for option, (value, least) in at_least.items():
+            if value is not None and value < least:
+                raise UsageError(f"{option} must be at least {least}")
+        if not self.learning_rate > 0:
+            raise UsageError("--lr must be positive")
         if self.class_weight not in (None, "balanced"):
             raise UsageError("--class-weight takes 'balanced'")
         if not 0 <= self.valid_split < 1:
