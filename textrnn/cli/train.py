@@ -164,12 +164,11 @@ def train_cli(
     from textrnn.train import interrupts
 
     def summary(meta: dict, worker: int | None) -> None:
-        if worker is not None:
-            if not json_out:
-                report.err.print(f"worker {worker} done; worker 0 writes the model")
-        elif json_out:
+        if json_out:  # every worker prints its summary (the tests compare their weights)
             report.write_json({key: meta[key]
                                for key in ("task", "model", "training", "metrics")})
+        elif worker is not None:
+            report.err.print(f"worker {worker} done; worker 0 writes the model")
         elif not quiet:
             report.print_train_summary(meta, str(out))
 
