@@ -1,5 +1,7 @@
-"""`cluster`: sentences/s of a local Dask cluster labelling SNIPS-like lines stored as Parquet
-files (`dd.read_parquet(...).map_partitions(model.predict_frame).to_parquet(...)`), against one
+"""`cluster`: the Python API. One sentence from a cold process through `textrnn.load(d)
+.predict` against `textrnn predict` (alternating runs, medians); then sentences/s of a local Dask
+cluster labelling SNIPS-like lines stored as Parquet files
+(`dd.read_parquet(...).map_partitions(model.predict_frame).to_parquet(...)`), against one
 `textrnn predict` process labelling the same lines, in the same run, with the same model (the
 default SNIPS joint model, as `predict` uses). A sample of the cluster's rows is checked against
 the command's JSON lines.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -19,12 +22,14 @@ from pathlib import Path
 from harness import (
     PREDICT_TIMEOUT,
     ROOT,
+    SINGLE_RUNS,
     attempt,
     log,
     measured,
     one_line,
     read_csv,
     repeated,
+    run,
     snips_files,
     textrnn_exe,
     write_lines,
@@ -37,6 +42,8 @@ WORKERS = 2  # worker processes of one thread each: this machine's cores
 CHECK_EVERY = 97  # every 97th row is compared with `textrnn predict`'s line
 PROBABILITY_TOLERANCE = 1e-5
 SINGLE, CLUSTER = "one textrnn predict process", f"Dask, {WORKERS} worker processes"
+SENTENCE = "book a table for two at a cafe in Taipei on November 2nd"
+API_SCRIPT = "import sys, textrnn; textrnn.load(sys.argv[1]).predict([sys.argv[2]])"
 
 
 def bench_cluster(args, work: Path) -> dict:
@@ -50,18 +57,35 @@ def bench_cluster(args, work: Path) -> dict:
     log(f"cluster: {count:,} lines, model {model} ({origin})")
     cli_out = work / "cluster-cli.jsonl"
     rows: dict = {}
+    cold = cold_start(exe, model)
     attempt(rows, SINGLE, time_single, exe, model, write_lines(work / "cluster-lines.txt", lines),
             cli_out, work)
     attempt(rows, CLUSTER, label_on_cluster, model, lines, work)
     sample = rows[CLUSTER].pop("sample", None)
     result = {"lines": count, "files": FILES, "workers": WORKERS, "threads_per_worker": 1,
-              "model_dir": str(model), "model_origin": origin, "rows": rows}
+              "model_dir": str(model), "model_origin": origin, "rows": rows, "cold": cold}
     if sample is not None and "error" not in rows[SINGLE]:
         result["speedup"] = (rows[CLUSTER]["sentences_per_second"]
                              / rows[SINGLE]["sentences_per_second"])
         result["rows_checked"], result["rows_differing"] = compare(sample, cli_out)
     cli_out.unlink(missing_ok=True)
     return result
+
+
+def cold_start(exe: str, model: Path) -> dict:
+    """Seconds of one sentence from a fresh process: the command against the Python API,
+    alternating so a change in load hits both alike (medians of SINGLE_RUNS)."""
+    walls: dict[str, list[float]] = {"command": [], "api": []}
+    for _ in range(SINGLE_RUNS):
+        walls["command"].append(run([exe, "predict", SENTENCE, "--model", model, "--format",
+                                     "jsonl"], PREDICT_TIMEOUT)[0])
+        walls["api"].append(run([sys.executable, "-c", API_SCRIPT, model, SENTENCE],
+                                PREDICT_TIMEOUT)[0])
+    medians = {kind: statistics.median(values) for kind, values in walls.items()}
+    log(f"cluster: one sentence cold: command {medians['command']:.3f} s, "
+        f"API {medians['api']:.3f} s")
+    return {"runs": SINGLE_RUNS, "seconds": walls, "median": medians,
+            "ratio": medians["api"] / medians["command"]}
 
 
 def time_single(exe: str, model: Path, lines_file: Path, cli_out: Path, work: Path) -> dict:

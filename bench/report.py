@@ -38,7 +38,8 @@ TITLES = {
     "snips-joint": "SNIPS joint intent detection and slot filling (39 slot types)",
     "tnews": "TNEWS Chinese news titles (CLUE, 15 classes; train 53360, evaluated on dev 10000)",
     "predict": "Prediction speed (default SNIPS joint model)",
-    "cluster": "Labelling Parquet on a Dask cluster (default SNIPS joint model)",
+    "cluster": "The Python API: cold start, and labelling Parquet on a Dask cluster (default "
+               "SNIPS joint model)",
     "encoders": "Encoders on TREC and SNIPS (test set)",
     "typos": "Typos in the SNIPS test sentences (character features on and off)",
 }
@@ -554,8 +555,17 @@ def typos_reading(result: dict) -> str:
 
 
 def cluster_section(result: dict) -> list[str]:
-    """The Dask section: the cluster against one `textrnn predict` process, same lines."""
-    lines = [
+    """The API section: cold start against the command; the cluster against one `textrnn
+    predict` process, same lines."""
+    lines = []
+    if "cold" in result:
+        cold = result["cold"]
+        lines += [f"One sentence from a fresh process, medians of {cold['runs']} alternating "
+                  f"runs: "
+                  f"`python -c 'import textrnn; textrnn.load(d).predict([text])'` took "
+                  f"{cold['median']['api']:.3f} s, `textrnn predict TEXT --model d` "
+                  f"{cold['median']['command']:.3f} s ({cold['ratio']:.2f}x).", ""]
+    lines += [
         f"{result['lines']:,} SNIPS training sentences (repeated), labelled by the model of "
         f"the section above (`{result.get('model_dir')}`, {result.get('model_origin')}): one "
         "`textrnn predict --input FILE --output FILE --format jsonl` process (start-up "

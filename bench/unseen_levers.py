@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, log, machine, mean_std_text, run_json, textrnn_exe  # noqa: E402
+from harness import ROOT, log, machine, mean_std_text, run_header, run_json, textrnn_exe  # noqa: E402
 from harness import data_file as limited_file  # noqa: E402
 from scale import replace_section  # noqa: E402
 
@@ -61,9 +61,8 @@ FIGURES = ("seen", "unseen", "all", "frame", "intent")
 def render(runs: list[dict], info: dict) -> str:
     lines = [BEGIN, "### Slot values never seen in training: what each lever gave (SNIPS dev)",
              "",
-             f"`bench/unseen_levers.py`, last run {info['date']}, {info['machine']['cpu']} "
-             f"{info['machine']['cores']} cores (load {info['machine']['loadavg'][0]:.2f} at "
-             "its start; the machine was shared, so compare training times within a row's "
+             run_header("unseen_levers.py", info)
+             + "; the machine was shared, so compare training times within a row's "
              "seeds, not across runs). Validation figures of `textrnn train --valid dev.csv`; "
              "a span is *seen* when its value (its tokens, lower-cased) is a slot value "
              f"somewhere in the training data: {runs[0]['seen_support']:,} dev spans are, "
