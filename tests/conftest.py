@@ -2,6 +2,7 @@
 slot model and a real `textrnn serve` process (tests/test_serve.py, tests/test_browser.py)."""
 
 import csv
+import json
 import random
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -86,6 +88,23 @@ def wait_for_file(process, path: Path, seconds: float = 300) -> None:
         assert time.monotonic() < deadline, f"no {path.name} within {seconds} s"
         time.sleep(0.2)
     time.sleep(0.5)
+
+
+def fresh_cli(*args) -> SimpleNamespace:
+    """Run the CLI in a fresh interpreter: its exit `code`, `stdout`, `stderr`, and which of
+    TensorFlow, Keras and pandas it imported (`heavy`)."""
+    code = ("import sys, runpy\n"
+            f"sys.argv = ['textrnn', *{[str(a) for a in args]!r}]\n"
+            "try:\n    runpy.run_module('textrnn', run_name='__main__')\n"
+            "except SystemExit as done:\n    code = done.code\n"
+            "else:\n    code = 0\n"
+            "print(code or 0, sorted({'tensorflow', 'keras', 'pandas'} & set(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    *output, last = done.stdout.strip().splitlines()
+    exit_code, modules = last.split(" ", 1)
+    return SimpleNamespace(code=int(exit_code), stdout="\n".join(output), stderr=done.stderr,
+                           heavy=json.loads(modules.replace("'", '"')))
 
 
 def same_records(mine, theirs, tolerance: float = 1e-5) -> bool:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, write_csv
+from conftest import TINY, fresh_cli, write_csv
 from typer.testing import CliRunner
 
 from textrnn.cli import app
@@ -210,15 +210,9 @@ def test_a_model_without_numpy_export_falls_back_to_keras_with_a_notice(topic_mo
 
 
 def test_predict_on_the_numpy_engine_never_imports_tensorflow(topic_model):
-    code = ("import sys, runpy\n"
-            f"sys.argv = ['textrnn', 'predict', 'play jazz', '--model', {str(topic_model)!r}]\n"
-            "try:\n    runpy.run_module('textrnn', run_name='__main__')\n"
-            "except SystemExit as done:\n    assert not done.code, done.code\n"
-            "print(sorted({'tensorflow', 'keras', 'pandas'} & set(sys.modules)))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)
-    assert result.stdout.splitlines()[-1] == "[]"
-    assert json.loads(result.stdout.splitlines()[0])["label"] == "music"
+    done = fresh_cli("predict", "play jazz", "--model", topic_model)
+    assert done.code == 0 and done.heavy == [], done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["label"] == "music"
 
 
 def test_predict_answers_each_line_while_the_pipe_is_still_open(topic_model):

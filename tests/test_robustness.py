@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TINY, topic_rows, write_csv
+from conftest import SAMPLE, TINY, fresh_cli, topic_rows, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -87,20 +87,6 @@ def test_max_vocab_bounds_a_huge_vocabulary(tmp_path):
 # The bad-input battery of issue 25: a new user's mistakes, each one line and a documented
 # exit code, nothing lost, nothing accepted that makes no sense.
 
-def heavy_modules_after(*args: str) -> tuple[int, str, list[str]]:
-    """Run the CLI in a fresh interpreter: (exit code, stderr, which of TensorFlow, Keras and
-    pandas it imported)."""
-    code = ("import sys, runpy\n"
-            f"sys.argv = ['textrnn', *{[str(a) for a in args]!r}]\n"
-            "try:\n    runpy.run_module('textrnn', run_name='__main__')\n"
-            "except SystemExit as done:\n    code = done.code\n"
-            "print(code, sorted({'tensorflow', 'keras', 'pandas'} & set(sys.modules)))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    exit_code, modules = done.stdout.strip().splitlines()[-1].split(" ", 1)
-    return int(exit_code), done.stderr, json.loads(modules.replace("'", '"'))
-
-
 def one_line_error(result, *needles: str, code: int = 2) -> str:
     assert result.exit_code == code, result.output
     lines = result.stderr.strip().splitlines()
@@ -141,10 +127,10 @@ def test_numeric_options_out_of_range_are_one_line_errors(topics_csv, args, opti
     (["pretrain", "{data}", "--encoder", "cnn"], "recurrent encoders"),
 ])
 def test_bad_options_fail_before_tensorflow_is_imported(topics_csv, tmp_path, args, message):
-    code, stderr, heavy = heavy_modules_after(*(a.format(data=topics_csv, tmp=tmp_path)
-                                                for a in args))
-    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
-    assert "tensorflow" not in heavy and "keras" not in heavy
+    done = fresh_cli(*(a.format(data=topics_csv, tmp=tmp_path) for a in args))
+    assert done.code == 2 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "tensorflow" not in done.heavy and "keras" not in done.heavy
 
 
 def test_a_pretrained_directory_given_as_embeddings_points_to_pretrained(topics_csv, tmp_path):
@@ -214,10 +200,10 @@ def test_a_folder_whose_files_carry_different_things_is_refused_before_training(
     folder.mkdir()
     for name in ("flights_nlu.yml", "flights_slots.conll"):
         (folder / name).write_bytes((SAMPLE / name).read_bytes())
-    code, stderr, heavy = heavy_modules_after("train", folder, "--out", tmp_path / "m")
-    assert code == 2 and "tensorflow" not in heavy
-    assert len(stderr.strip().splitlines()) == 1
-    assert "flights_slots.conll: has slot tags without labels where" in stderr
+    done = fresh_cli("train", folder, "--out", tmp_path / "m")
+    assert done.code == 2 and "tensorflow" not in done.heavy
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "flights_slots.conll: has slot tags without labels where" in done.stderr
     assert not (tmp_path / "m").exists()
 
 
@@ -232,10 +218,9 @@ def test_an_out_that_is_not_a_textrnn_directory_is_refused_before_training(
     else:
         out.mkdir()
         (out / "cat.jpg").write_bytes(b"\xff\xd8")
-    code, stderr, heavy = heavy_modules_after(*(a.format(data=topics_csv) for a in command),
-                                              "--out", out)
-    assert code == 2 and f"{out}: exists and is not a textrnn directory" in stderr
-    assert "tensorflow" not in heavy
+    done = fresh_cli(*(a.format(data=topics_csv) for a in command), "--out", out)
+    assert done.code == 2 and f"{out}: exists and is not a textrnn directory" in done.stderr
+    assert "tensorflow" not in done.heavy
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no checkpoint left
 
 
@@ -275,8 +260,8 @@ def test_a_model_that_learnt_nothing_is_trained_with_a_warning(tmp_path):
 
 def test_info_reads_a_model_without_tensorflow_and_older_models_through_keras(topic_model,
                                                                               tmp_path):
-    code, stderr, heavy = heavy_modules_after("info", topic_model, "--json")
-    assert code == 0 and heavy == [], stderr
+    done = fresh_cli("info", topic_model, "--json")
+    assert done.code == 0 and done.heavy == [], done.stderr
     older = tmp_path / "older"
     shutil.copytree(topic_model, older)
     meta = json.loads((older / "textrnn.json").read_text())
