@@ -56,7 +56,8 @@ SURFACE = {
              f"min_count=1, max_vocab=None, lowercase=True, {READ_OPTIONS}, stream=None, "
              "steps_per_epoch=None, vocab=None, workers=None, worker_index=None, "
              "worker_timeout=300, resume=False, save_on_interrupt=False, plot=False, "
-             "tensorboard=None, progress=False)",
+             "tensorboard=None, autotune=None, autotune_metric=None, autotune_trials=None, "
+             "progress=False)",
     "pretrain": "(corpus, out='textrnn-pretrained', *, encoder='lstm', units=None, "
                 "embedding_dim=None, char_features=None, bigrams=None, dropout=None, epochs=None, "
                 "batch_size=None, lr=0.001, clipnorm=1.0, patience=None, valid_split=0.1, "

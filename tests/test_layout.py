@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-HEAVY = ("tensorflow", "keras", "pandas")
+HEAVY = ("tensorflow", "keras", "pandas", "optuna")  # optuna: `train --autotune` only
 # module -> what importing it must never import (top-level packages or textrnn subpackages)
 BOUNDARIES = {
     # Predicting: no TensorFlow, Keras, pandas, training or model-building code.

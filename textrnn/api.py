@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -244,7 +245,8 @@ def train(
     steps_per_epoch: int | None = None, vocab: str | None = None, workers: str | None = None,
     worker_index: int | None = None, worker_timeout: float = 300, resume: bool = False,
     save_on_interrupt: bool = False, plot: bool = False, tensorboard: PathLike | None = None,
-    progress: bool = False,
+    autotune: str | float | None = None, autotune_metric: str | None = None,
+    autotune_trials: int | None = None, progress: bool = False,
 ) -> Model | None:
     """Train a model on `data` and write it to the directory `out` (replaced only once
     training succeeded); returns it loaded. Every option is `textrnn train`'s, with its default
@@ -255,7 +257,11 @@ def train(
     Ctrl-C stops training with `textrnn.train.interrupts.TrainingInterrupted` (a
     KeyboardInterrupt; `out` is as it was), or with `save_on_interrupt` saves the best model
     so far (its textrnn.json says `"interrupted": true`); a Ctrl-C while saving lets the model
-    go into place whole and then raises `InterruptedWhileSaving`."""
+    go into place whole and then raises `InterruptedWhileSaving`.
+
+    `autotune` ('20m', '1h', seconds) searches for the best model within that time instead
+    (options given here stay fixed); `out` gets the best trial's model and `autotune.json`,
+    the record of every trial; Ctrl-C ends the search and keeps the best model so far."""
     meta, written = run_training(**locals())
     return load(out) if written else None
 
@@ -264,14 +270,18 @@ class InterruptedWhileSaving(KeyboardInterrupt):
     """Ctrl-C while the trained model was being saved: it went into place whole first."""
 
 
-def run_training(progress: bool, summary=None, **options) -> tuple[dict, bool]:
+def run_training(progress: bool, summary=None, started: float | None = None, **options
+                 ) -> tuple[dict, bool]:
     """What `train` and `textrnn train` run: check the options, read the data, fit, write the
     model directory. Returns the model's textrnn.json and whether this process wrote it (with
     several workers, only worker 0 does). `summary(meta, worker)` (worker: None when this
     process wrote the model, else its index) runs in the same uninterruptible section as the
-    saving. Ctrl-C leaves the directory as it was (see `train`)."""
+    saving. Ctrl-C leaves the directory as it was (see `train`). `started`
+    (time.monotonic(); default: now) is when the command started: --autotune's budget covers
+    it whole."""
     from textrnn import bundle
 
+    started = started or time.monotonic()
     o = SimpleNamespace(**options)
     data, out = os.fspath(o.data), Path(o.out)
     bundle.check_target(out)
@@ -282,25 +292,26 @@ def run_training(progress: bool, summary=None, **options) -> tuple[dict, bool]:
     check_vectors_file(o.embeddings)
     if o.vocab is not None and not Path(o.vocab).is_file():
         raise UsageError(f"--vocab {o.vocab}: no such file")
-    from textrnn.train.prepare import TrainConfig
+    tuning = None
+    if o.autotune is not None:
+        from textrnn.train.autotune import Tuning
 
-    config = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.lr,
-                         lr_decay=o.lr_decay, warmup=o.warmup, clipnorm=o.clipnorm,
-                         patience=o.patience, valid_split=o.valid_split, seed=o.seed,
-                         class_weight=o.class_weight, min_count=o.min_count,
-                         max_vocab=o.max_vocab, lowercase=o.lowercase,
-                         save_on_interrupt=o.save_on_interrupt, embeddings=o.embeddings,
-                         steps_per_epoch=o.steps_per_epoch, vocab_file=o.vocab,
-                         pretrained=o.pretrained, freeze_epochs=o.freeze_epochs,
-                         pretrained_lr_scale=o.pretrained_lr_scale,
-                         slot_substitution=o.slot_substitution, slot_unknown=o.slot_unknown,
-                         lookup_files=list(o.lookup or []))
+        tuning = Tuning.from_options(o.autotune, o.autotune_metric, o.autotune_trials, started)
+    elif o.autotune_metric is not None or o.autotune_trials is not None:
+        raise UsageError("--autotune-metric and --autotune-trials go with --autotune DURATION")
+    config = train_config(o)
     from textrnn.train.distributed import cluster_from
 
     cluster = cluster_from(o.workers, o.worker_index)
     if cluster is not None and (o.resume or o.save_on_interrupt):
         raise UsageError("--resume and --save-on-interrupt are for training in one process, "
                          "not with --workers")
+    clashing = [name for name, value in (("--workers", cluster), ("--plot", o.plot),
+                                         ("--tensorboard", o.tensorboard),
+                                         ("--save-on-interrupt", o.save_on_interrupt)) if value]
+    if tuning is not None and clashing:
+        raise UsageError(f"--autotune trains many models: drop {', '.join(clashing)} (and "
+                         "give it to the command printed for the winner)")
     from textrnn import plots
 
     tensorboard = None if o.tensorboard is None else Path(o.tensorboard)
@@ -318,28 +329,9 @@ def run_training(progress: bool, summary=None, **options) -> tuple[dict, bool]:
 
     if o.steps_per_epoch is not None and not isinstance(corpus, Shards):
         raise UsageError("--steps-per-epoch applies to streamed data (--stream)")
-    from textrnn.nn.factory import check_spec
-    from textrnn.train.defaults import default_encoder, resolve_spec
-
-    encoder, units, embedding_dim = o.encoder, o.units, o.embedding_dim
-    char_features, bigrams = o.char_features, o.bigrams
-    if o.pretrained is not None:  # what lets the pretrained layers carry over, unless given
-        from textrnn.pretrained import read_meta, train_defaults
-
-        defaults = train_defaults(read_meta(o.pretrained), encoder)
-        encoder = encoder or defaults["encoder"]
-        units = units or defaults.get("units")
-        embedding_dim = embedding_dim or defaults["embedding_dim"]
-        char_features = defaults["char_features"] if char_features is None else char_features
-        bigrams = defaults["bigrams"] if bigrams is None else bigrams
-    if encoder is None:  # a recurrent-only option keeps the recurrent default
-        encoder = "lstm" if o.bidirectional is not None else default_encoder(task, corpus)
-    spec, defaulted = resolve_spec(
-        task, encoder, vectors_given=o.embeddings is not None, bidirectional=o.bidirectional,
-        layers=o.layers, units=units, embedding_dim=embedding_dim, dropout=o.dropout,
-        crf=o.crf, freeze_embeddings=o.freeze_embeddings, char_features=char_features,
-        bigrams=bigrams, bigram_dropout=o.bigram_dropout, token_intent=o.token_intent)
-    check_spec(spec)  # before TensorFlow's import: a bad option fails at once
+    if tuning is not None:
+        return _autotune(options, tuning, corpus, valid_corpus, task, progress, summary)
+    spec, defaulted = model_spec(o, task, corpus)
     quiet_tensorflow()
     from textrnn import report
     from textrnn.nn import saving
@@ -373,6 +365,132 @@ def run_training(progress: bool, summary=None, **options) -> tuple[dict, bool]:
         if interrupts.requested():
             raise InterruptedWhileSaving(f"interrupted while saving; {out} holds the new model")
     return meta, written
+
+
+def _autotune(options: dict, tuning, corpus, valid_corpus, task: str, progress: bool,
+              summary) -> tuple[dict, bool]:
+    """--autotune (train/autotune.py): every trial trains as `train` with its options would,
+    around the default model of the options given (trial 0). Returns the winner's textrnn.json
+    with the search's record (autotune.json) under "autotune"."""
+    from textrnn import bundle
+    from textrnn.data.shards import Shards
+
+    o = SimpleNamespace(**options)
+    out = Path(o.out)
+    if isinstance(corpus, Shards):
+        raise UsageError("--autotune reads the training data into memory: drop --stream")
+    if valid_corpus is None and not o.valid_split > 0:
+        raise UsageError("--autotune scores every trial on validation data: give --valid FILE "
+                         "or a --valid-split above 0")
+    tuning.check_metric(task, corpus)
+    from textrnn.train.defaults import resolve_config
+    from textrnn.train.prepare import split_corpus
+    from textrnn.train.space import space_for
+
+    spec, _ = model_spec(o, task, corpus)  # the default model: trial 0
+    config = train_config(o)
+    rows = len(split_corpus(corpus, valid_corpus, config)[0])
+    resolve_config(config, task, rows)
+    given = given_options(options)
+    space = space_for(task, rows, spec, config, given)
+    quiet_tensorflow()
+    from textrnn import report
+    from textrnn.nn import saving
+    from textrnn.predict.predictor import Predictor, evaluate
+    from textrnn.train import autotune, checkpoint, interrupts
+    from textrnn.train.fit import train as fit
+
+    def fit_trial(trial_options: dict, callbacks: list):
+        trial = SimpleNamespace(**{**options, **trial_options})
+        spec, defaulted = model_spec(trial, task, corpus)
+        model, meta, valid_examples = fit(corpus, valid_corpus, spec, train_config(trial),
+                                          extra_callbacks=callbacks, defaulted=defaulted)
+        meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
+        meta["label_sep"] = o.label_sep  # eval splits the gold labels the same way
+        return model, meta
+
+    def publish(record: dict, best) -> None:
+        if best is not None:
+            saving.save(out, *best, extra_files=lambda folder: bundle.write_autotune(folder,
+                                                                                     record))
+        elif (out / bundle.META_FILE).is_file():
+            bundle.write_autotune(out, record)
+
+    identity = {"data_sha256": corpus.sha256,
+                "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
+                "metric": tuning.metric, "given": given}
+    with interrupts.catching():
+        record = autotune.search(tuning, space, autotune.Trials(fit_trial, publish),
+                                 checkpoint.directory_for(out), identity, o.resume, o.seed,
+                                 report.AutotuneProgress() if progress else None)
+    if not record["trials"]:
+        raise interrupts.TrainingInterrupted(None)
+    meta = bundle.read_meta(out)
+    if summary is not None:
+        summary(meta, None)
+    return {**meta, "autotune": record}, True
+
+
+# train's options a search never fixes, nor records as the user's: they steer the search
+SEARCH_OPTIONS = ("autotune", "autotune_metric", "autotune_trials", "resume", "progress")
+
+
+def given_options(options: dict) -> dict:
+    """The options of `train` set to other values than their defaults (paths as strings):
+    what --autotune keeps fixed and repeats in the command it prints."""
+    import inspect
+
+    defaults = {name: parameter.default
+                for name, parameter in inspect.signature(train).parameters.items()}
+    plain = {name: os.fspath(value) if isinstance(value, os.PathLike) else value
+             for name, value in options.items()}
+    return {name: value for name, value in plain.items()
+            if name in defaults and name not in SEARCH_OPTIONS and value != defaults[name]}
+
+
+def train_config(o: SimpleNamespace):
+    """The TrainConfig of `train`'s options (None: the task's default, resolved in fit)."""
+    from textrnn.train.prepare import TrainConfig
+
+    return TrainConfig(epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.lr,
+                       lr_decay=o.lr_decay, warmup=o.warmup, clipnorm=o.clipnorm,
+                       patience=o.patience, valid_split=o.valid_split, seed=o.seed,
+                       class_weight=o.class_weight, min_count=o.min_count,
+                       max_vocab=o.max_vocab, lowercase=o.lowercase,
+                       save_on_interrupt=o.save_on_interrupt, embeddings=o.embeddings,
+                       steps_per_epoch=o.steps_per_epoch, vocab_file=o.vocab,
+                       pretrained=o.pretrained, freeze_epochs=o.freeze_epochs,
+                       pretrained_lr_scale=o.pretrained_lr_scale,
+                       slot_substitution=o.slot_substitution, slot_unknown=o.slot_unknown,
+                       lookup_files=list(o.lookup or []))
+
+
+def model_spec(o: SimpleNamespace, task: str, corpus):
+    """The checked model spec of `train`'s options and the names of those left to their
+    defaults (train/defaults.py; a --pretrained directory's sizes and features first)."""
+    from textrnn.nn.factory import check_spec
+    from textrnn.train.defaults import default_encoder, resolve_spec
+
+    encoder, units, embedding_dim = o.encoder, o.units, o.embedding_dim
+    char_features, bigrams = o.char_features, o.bigrams
+    if o.pretrained is not None:  # what lets the pretrained layers carry over, unless given
+        from textrnn.pretrained import read_meta, train_defaults
+
+        defaults = train_defaults(read_meta(o.pretrained), encoder)
+        encoder = encoder or defaults["encoder"]
+        units = units or defaults.get("units")
+        embedding_dim = embedding_dim or defaults["embedding_dim"]
+        char_features = defaults["char_features"] if char_features is None else char_features
+        bigrams = defaults["bigrams"] if bigrams is None else bigrams
+    if encoder is None:  # a recurrent-only option keeps the recurrent default
+        encoder = "lstm" if o.bidirectional is not None else default_encoder(task, corpus)
+    spec, defaulted = resolve_spec(
+        task, encoder, vectors_given=o.embeddings is not None, bidirectional=o.bidirectional,
+        layers=o.layers, units=units, embedding_dim=embedding_dim, dropout=o.dropout,
+        crf=o.crf, freeze_embeddings=o.freeze_embeddings, char_features=char_features,
+        bigrams=bigrams, bigram_dropout=o.bigram_dropout, token_intent=o.token_intent)
+    check_spec(spec)  # before TensorFlow's import: a bad option fails at once
+    return spec, defaulted
 
 
 def _warn_if_nothing_learnt(meta: dict) -> None:
@@ -493,7 +611,8 @@ def describe_model(directory: PathLike) -> dict:
     """What `textrnn info --json` shows of a model directory: its textrnn.json without the
     vocabulary and slot values, the vocabulary's size, the number of values per slot type, and
     each layer's parameters with the textbook formula (stored in textrnn.json; TensorFlow only
-    for a model saved before it was)."""
+    for a model saved before it was), and `autotune`: how `train --autotune` chose the model
+    (its autotune.json; None without it)."""
     from textrnn import bundle
 
     meta = bundle.read_meta(directory)
@@ -501,7 +620,7 @@ def describe_model(directory: PathLike) -> dict:
     slim = {key: value for key, value in meta.items() if key not in ("vocab", "slot_values")}
     values = {kind: len(found) for kind, found in (meta.get("slot_values") or {}).items()}
     return {**slim, "vocab_size": len(meta["vocab"]), "slot_values": values or None,
-            "layers": rows}
+            "layers": rows, "autotune": bundle.read_autotune(directory)}
 
 
 def _keras_layer_table(directory: PathLike) -> list[dict]:

@@ -27,6 +27,7 @@ MODEL_FILE = "model.keras"
 GRAPH_FILE = "graph.json"  # the model for the NumPy engine: layers in order...
 WEIGHTS_FILE = "weights.npz"  # ...and their weights
 FORMAT_VERSION = 1
+AUTOTUNE_FILE = "autotune.json"  # how `train --autotune` chose the model: every trial
 PRETRAINED_FORMAT = "textrnn-pretrained"  # textrnn.json's format in a pretrained directory
 _REQUIRED = {"format": str, "format_version": int, "task": str, "tokenizer": dict,
              "vocab": list, "labels": list, "tags": list, "model": dict}
@@ -116,6 +117,29 @@ def read_json(directory: str | Path, what: str, hint: str) -> dict:
     if not isinstance(meta, dict):
         raise BundleError(f"{path}: damaged (expected a JSON object)")
     return meta
+
+
+def write_autotune(directory: str | Path, record: dict) -> None:
+    """Write (or replace, in one step) the autotune.json of a model directory."""
+    path = Path(directory) / AUTOTUNE_FILE
+    temporary = path.with_name(f".{AUTOTUNE_FILE}.tmp")
+    temporary.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n",
+                         encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def read_autotune(directory: str | Path) -> dict | None:
+    """The autotune.json of a model directory (None: trained without --autotune)."""
+    path = Path(directory) / AUTOTUNE_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(f"{path}: damaged ({error})") from None
+    if not isinstance(record, dict):
+        raise BundleError(f"{path}: damaged (expected a JSON object)")
+    return record
 
 
 def read_meta(directory: str | Path) -> dict:

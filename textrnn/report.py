@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -76,6 +83,96 @@ class TrainingProgress:
 
     def finish(self) -> None:
         self.progress.stop()
+
+
+class AutotuneProgress:
+    """One line while --autotune searches: time spent of the budget, trials done and pruned,
+    the best score and its trial, the trial and epoch running."""
+
+    def __init__(self, console: Console = err):
+        self.console = console
+        self.progress = Progress(
+            TextColumn("autotune"), BarColumn(), TimeElapsedColumn(),
+            TextColumn("of {task.fields[budget]}  {task.fields[status]}"),
+            console=console, transient=False)
+        self.task = None
+        self.started = 0.0
+
+    def start(self, seconds: float, fixed: dict) -> None:
+        if fixed:
+            self.console.print("autotune: fixed as given: " + ", ".join(
+                f"{name} {value}" for name, value in fixed.items()))
+        self.started = time.monotonic()
+        self.progress.start()
+        self.task = self.progress.add_task("autotune", total=seconds, status="trial 0",
+                                           budget=duration(seconds))
+
+    def tick(self) -> None:
+        self.progress.update(self.task, completed=time.monotonic() - self.started)
+
+    def update(self, trial: int | None, done: int, pruned: int, best: tuple | None,
+               epoch: int | None = None) -> None:
+        parts = [f"{done} trials done ({pruned} pruned)"]
+        if best is not None:
+            parts.append(f"best {percent(best[0])} (trial {best[1]})")
+        if trial is not None:
+            parts.append(f"trial {trial}" + (f" epoch {epoch}" if epoch else ""))
+        self.progress.update(self.task, status=", ".join(parts))
+        self.tick()
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+def duration(seconds: float) -> str:
+    """'20m', '1h30m', '45s': a budget as people write it."""
+    seconds = round(seconds)
+    hours, minutes, rest = seconds // 3600, seconds % 3600 // 60, seconds % 60
+    return "".join(f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"),
+                                                       (rest, "s")) if value) or "0s"
+
+
+TOP_TRIALS = 5  # rows of the table after a search
+
+
+def print_autotune(record: dict, command: str, console: Console = err) -> None:
+    """The best trials of a search, what it cost, and the winner as a command to paste."""
+    entries = record["trials"]
+    ranked = sorted(entries, key=lambda entry: (entry["pruned"], -entry["score"]))
+    table = Table(title=f"autotune: the best of {len(entries)} trials "
+                  f"({sum(entry['pruned'] for entry in entries)} pruned) in "
+                  f"{record['seconds']:.0f} s of {duration(record['budget_seconds'])}",
+                  title_justify="left")
+    for column in ("trial", f"valid {record['metric']}", "epochs", "seconds", "options"):
+        table.add_column(column, justify="left" if column == "options" else "right")
+    for entry in ranked[:TOP_TRIALS]:
+        note = " (pruned)" if entry["pruned"] else " (stopped by the budget)" if entry["cut"] \
+            else ""
+        table.add_row(str(entry["trial"]), percent(entry["score"]), str(entry["epochs"]),
+                      f"{entry['seconds']:.1f}", escape(options_text(entry["changes"]) + note))
+    console.print(table)
+    console.print(f"the winner, trial {record['best_trial']}, trains again with:")
+    console.print(escape(command), soft_wrap=True)
+
+
+def options_text(changes: dict) -> str:
+    return ", ".join(f"{name} {value}" for name, value in changes.items()) or "the defaults"
+
+
+def autotune_rows(record: dict) -> dict:
+    """How --autotune chose a model, in a few rows for `textrnn info`."""
+    entries = record["trials"]
+    winner = next(entry for entry in entries if entry["trial"] == record["best_trial"])
+    default = next((entry for entry in entries if entry["trial"] == 0), None)
+    versus = f", the default model {percent(default['score'])}" if default else ""
+    return {
+        "chosen by": f"--autotune {duration(record['budget_seconds'])}: trial "
+                     f"{winner['trial']} of {len(entries)} "
+                     f"({sum(entry['pruned'] for entry in entries)} pruned) in "
+                     f"{record['seconds']:.0f} s",
+        f"autotune {record['metric']}": f"{percent(winner['score'])} (valid{versus})",
+        "autotune options": options_text(winner["changes"]),
+    }
 
 
 def _figures(logs: dict, validation: bool = False) -> str:
@@ -300,7 +397,8 @@ class HtmlPredictions:
         self.sink.write("".join(page.sentence(result, self.types) + "\n" for result in results))
 
 
-def print_info(meta: dict, rows: list[dict], console: Console) -> None:
+def print_info(meta: dict, rows: list[dict], console: Console, autotune: dict | None = None
+               ) -> None:
     spec = meta["model"]
     head = Table(title="textrnn model", show_header=False, title_justify="left")
     head.add_row("task", meta["task"] + (" (multi-label)" if meta.get("multilabel") else ""))
@@ -336,6 +434,8 @@ def print_info(meta: dict, rows: list[dict], console: Console) -> None:
                     f"{name} {value}" for name, value in training[origin].items()))
     for key, value in _headline(meta.get("metrics", {})).items():
         head.add_row(f"valid {key}", value)
+    for key, value in (autotune_rows(autotune) if autotune else {}).items():
+        head.add_row(key, escape(value))
     console.print(head)
     layers = Table(title="layers", title_justify="left")
     for column in ("layer", "type", "parameters", "textbook formula"):

@@ -19,4 +19,7 @@ __all__ = ["app", "main"]
 
 
 def main():
+    from textrnn.cli._util import mark_start
+
+    mark_start()  # `train --autotune`'s budget counts from here
     app()

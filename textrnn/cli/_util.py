@@ -10,6 +10,7 @@ import functools
 import importlib
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -130,6 +131,17 @@ def handled(command):
                   "traceback)", 1)
 
     return wrapper
+
+
+def mark_start() -> None:
+    """Note when the command started (`textrnn` ran), for `command_start`."""
+    _state["started"] = time.monotonic()
+
+
+def command_start() -> float:
+    """When this command started: when `textrnn` ran, or now (a command run another way, as
+    the tests' CliRunner does)."""
+    return _state.pop("started", None) or time.monotonic()
 
 
 def _discard_stdout() -> None:

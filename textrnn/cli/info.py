@@ -43,7 +43,8 @@ def info_cli(
     if json_out:
         report.write_json(described)
     else:
-        report.print_info(bundle.read_meta(model), described["layers"], report.Output())
+        report.print_info(bundle.read_meta(model), described["layers"], report.Output(),
+                          described["autotune"])
 
 
 def _is_pretrained(directory: Path) -> bool:

@@ -21,6 +21,7 @@ from textrnn.cli._util import (
     TagsCol,
     TextCol,
     app,
+    command_start,
     fail,
     handled,
     resume_hint,
@@ -143,8 +144,8 @@ def train_cli(
         "--worker-timeout", help="Seconds to wait for every worker to join (and for any "
         "step) before failing.")] = 300,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue from the last epoch checkpoint of an interrupted run.")
-    ] = False,
+        "--resume", help="Continue from the last epoch checkpoint of an interrupted run "
+        "(with --autotune: continue its search).")] = False,
     save_on_interrupt: Annotated[bool, typer.Option(
         "--save-on-interrupt", help="On Ctrl-C, save the best model so far.")] = False,
     plot: Annotated[bool, typer.Option(
@@ -153,6 +154,19 @@ def train_cli(
     tensorboard: Annotated[Optional[Path], typer.Option(
         "--tensorboard", help="Write TensorBoard logs to this directory; needs "
         "textrnn[tensorboard].")] = None,
+    autotune: Annotated[Optional[str], typer.Option(
+        "--autotune", help="Search for the best model within this time (90s, 20m, 1h, or "
+        "seconds; the whole command included): trial 0 is the default model, options given "
+        "here stay fixed; --out gets the best trial's model and autotune.json. Needs "
+        "textrnn[tune].")] = None,
+    autotune_metric: Annotated[Optional[str], typer.Option(
+        "--autotune-metric", help="What --autotune maximises on the validation data: "
+        "accuracy, macro_f1, weighted_f1, micro_f1, slot_f1, intent_accuracy, frame_accuracy, "
+        "or f1:LABEL (default: accuracy, span F1 for tagging, frame accuracy for joint "
+        "models).")] = None,
+    autotune_trials: Annotated[Optional[int], typer.Option(
+        "--autotune-trials", min=1, help="At most this many trials (with --seed: the same "
+        "trials and winner on a rerun).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ):
@@ -165,20 +179,75 @@ def train_cli(
 
     def summary(meta: dict, worker: int | None) -> None:
         if json_out:  # every worker prints its summary (the tests compare their weights)
-            report.write_json({key: meta[key]
-                               for key in ("task", "model", "training", "metrics")})
+            if autotune is None:  # else with the search's record, at its end
+                report.write_json(_summary_json(meta))
         elif worker is not None:
             report.err.print(f"worker {worker} done; worker 0 writes the model")
         elif not quiet:
             report.print_train_summary(meta, str(out))
 
     try:
-        meta, _ = api.run_training(progress=not quiet, summary=summary, **options)
+        meta, _ = api.run_training(progress=not quiet, summary=summary,
+                                   started=command_start(), **options)
     except interrupts.TrainingInterrupted as stop:
         fail(f"interrupted; {out} is as it was ({resume_hint(stop)})", 130)
     except api.InterruptedWhileSaving:
         fail(f"interrupted while saving; {out} holds the new model", 130)
+    if "autotune" in meta:
+        _end_search(meta, str(out), quiet, json_out)
+        return
     training = meta["training"]
     if training["interrupted"]:
         fail(f"interrupted; saved the best model so far (epoch {training['best_epoch']}) to "
              f"{out}", 130)
+
+
+def _summary_json(meta: dict) -> dict:
+    return {key: meta[key] for key in ("task", "model", "training", "metrics")}
+
+
+def _end_search(meta: dict, out: str, quiet: bool, json_out: bool) -> None:
+    """After --autotune: the top trials and the winner as a command (the model's summary
+    came first), or the summary and the search's record as JSON; exit 130 if Ctrl-C ended
+    the search."""
+    from textrnn import report
+
+    record = meta["autotune"]
+    if json_out:
+        report.write_json({**_summary_json(meta), "autotune": record})
+    elif not quiet:
+        report.print_autotune(record, train_command(record), report.err)
+    if record["interrupted"]:
+        fail(f"interrupted; kept the best model so far (trial {record['best_trial']}) in {out}; "
+             "--resume continues the search", 130)
+
+
+def train_command(record: dict, trial: int | None = None) -> str:
+    """The `textrnn train` command that trains a trial of a search (default: the winner)
+    again: the options the user gave, the trial's that differ from the defaults, the seed;
+    the epochs it ran when the budget stopped it."""
+    import shlex
+
+    import typer.main
+
+    number = record["best_trial"] if trial is None else trial
+    entry = next(entry for entry in record["trials"] if entry["trial"] == number)
+    options = {**record["given"], **entry["changes"], "seed": record["seed"]}
+    if entry["cut"]:
+        options["epochs"] = entry["epochs"]
+    words = ["textrnn", "train"]
+    for parameter in typer.main.get_command(app).commands["train"].params:
+        name = "format" if parameter.name == "fmt" else parameter.name
+        if name not in options:
+            continue
+        value = options[name]
+        if not parameter.opts[0].startswith("-"):  # the data argument
+            words.append(shlex.quote(str(value)))
+        elif parameter.secondary_opts and not value:
+            words.append(parameter.secondary_opts[0])
+        elif parameter.is_flag:
+            words.append(parameter.opts[0])
+        else:
+            for item in value if parameter.multiple else [value]:
+                words += [parameter.opts[0], shlex.quote(str(item))]
+    return " ".join(words)

@@ -215,19 +215,23 @@ class _Tally:
         return tokens, tags
 
 
+def split_corpus(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig
+                 ) -> tuple[list, list]:
+    """The training and validation examples: `valid_corpus`'s, or a seeded stratified split."""
+    if valid_corpus is None and config.valid_split > 0:
+        train_rows, valid_rows = split_indices(
+            [_stratum(example) for example in corpus.examples], config.valid_split, config.seed)
+        return ([corpus.examples[i] for i in train_rows],
+                [corpus.examples[i] for i in valid_rows])
+    return corpus.examples, valid_corpus.examples if valid_corpus else []
+
+
 def prepare(corpus: Corpus, valid_corpus: Corpus | None, config: TrainConfig,
             task: str, char_features: bool = False, use_bigrams: bool = False,
             base: dict | None = None) -> Prepared:
     """Tokenize, split, build the vocabulary and label sets from the training part, encode."""
     tokenizer = Tokenizer(lowercase=config.lowercase)
-    if valid_corpus is None and config.valid_split > 0:
-        train_rows, valid_rows = split_indices(
-            [_stratum(example) for example in corpus.examples], config.valid_split, config.seed)
-        train_examples = [corpus.examples[i] for i in train_rows]
-        valid_examples = [corpus.examples[i] for i in valid_rows]
-    else:
-        train_examples = corpus.examples
-        valid_examples = valid_corpus.examples if valid_corpus else []
+    train_examples, valid_examples = split_corpus(corpus, valid_corpus, config)
     tally = _Tally(tokenizer, use_bigrams)
     tokenized = [tally.add(example) for example in train_examples]
     prepared = _from_tally(tally, corpus.source, valid_examples, corpus.multilabel, config,

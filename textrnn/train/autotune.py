@@ -1,0 +1,306 @@
+"""`textrnn train --autotune DURATION`: the best model for the data within a time budget.
+
+An Optuna study (TPE, multivariate, seeded) over train/space.py's options. Trial 0 is the
+default model. Every trial trains as `textrnn train` with its options would (same seed, same
+early stopping on the task's score), so the command printed for the winner trains it again;
+the trial's validation score per epoch goes to a median pruner. The budget covers the whole
+command: a trial stops at its best epoch so far when the next epoch would not finish in time,
+and no trial starts that could not finish its first epoch. The winner is the best trial's own
+model, saved as soon as it is the best (with autotune.json, the record of every trial), so
+Ctrl-C or the end of the budget keeps it. The study lives in SQLite beside the output, for
+`--resume`. Optuna (textrnn[tune]) is imported by this module only.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from textrnn.errors import UsageError
+from textrnn.train import interrupts
+
+STUDY_FILE = "autotune.db"  # in the output's checkpoint directory
+# The figures --autotune-metric may name, by task ("multilabel": multi-label classification);
+# `f1:NAME` is a label's F1 (a slot type's, for tagging).
+METRICS = {"classify": ("accuracy", "macro_f1", "weighted_f1"),
+           "multilabel": ("micro_f1", "macro_f1"),
+           "tag": ("slot_f1",),
+           "joint": ("frame_accuracy", "intent_accuracy", "slot_f1", "macro_f1")}
+DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*([smh]?)")
+SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+PRUNE_AFTER = 3  # trials that finish before the pruner judges others
+WARMUP_EPOCHS = 2  # epochs a trial always gets (the first scores say little)
+# Seconds to score and save a trial, until one has been measured: the larger of these.
+FINISH_GUESS = (3.0, 0.05)  # seconds, share of the budget
+EXIT_SECONDS = 3.0  # the command's own end: its summary, TensorFlow's teardown
+
+
+def parse_duration(value) -> float:
+    """Seconds in '90s', '20m', '1h' or a number of seconds (a string or a number)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = DURATION.fullmatch(str(value).strip().lower())
+        if match is None:
+            raise UsageError(f"--autotune {value}: not a duration (90s, 20m, 1h, or seconds)")
+        seconds = float(match[1]) * SECONDS[match[2]]
+    if seconds <= 0:
+        raise UsageError(f"--autotune {value}: the budget must be more than 0 seconds")
+    return seconds
+
+
+@dataclass
+class Tuning:
+    """--autotune's options: the budget in seconds from `started` (time.monotonic(), when the
+    command started), the metric (None: the task's score) and the cap on trials."""
+
+    seconds: float
+    metric: str | None
+    trials: int | None
+    started: float
+
+    @classmethod
+    def from_options(cls, duration, metric: str | None, trials: int | None,
+                     started: float) -> Tuning:
+        if trials is not None and trials < 1:
+            raise UsageError("--autotune-trials must be at least 1")
+        known = {name for names in METRICS.values() for name in names}
+        if metric is not None and metric not in known and not metric.startswith("f1:"):
+            raise UsageError(f"--autotune-metric {metric}: unknown (choose from "
+                             f"{', '.join(sorted(known))}, or f1:LABEL)")
+        return cls(parse_duration(duration), metric, trials, started)
+
+    def left(self) -> float:
+        return self.started + self.seconds - time.monotonic()
+
+    def check_metric(self, task: str, corpus) -> None:
+        """The metric exists for the task and, for f1:NAME, NAME is a label (or slot type)
+        of the training data."""
+        if self.metric is None:
+            return
+        kind = "multilabel" if task == "classify" and corpus.multilabel else task
+        if self.metric.startswith("f1:"):
+            name = self.metric[3:]
+            names = ({label for example in corpus.examples for label in example.labels or ()}
+                     if task != "tag" else set())
+            if task in ("tag", "joint"):
+                names |= {tag[2:] for example in corpus.examples for tag in example.tags or ()
+                          if tag[:2] in ("B-", "I-")}
+            if name not in names:
+                raise UsageError(f"--autotune-metric {self.metric}: no label or slot '{name}' "
+                                 "in the training data")
+        elif self.metric not in METRICS[kind]:
+            raise UsageError(f"--autotune-metric {self.metric} does not apply to {kind} data "
+                             f"(choose from {', '.join(METRICS[kind])}, or f1:LABEL)")
+
+    def score(self, report: dict) -> tuple[str, float]:
+        """The metric's name and value in a validation report (predictor.evaluate's)."""
+        from textrnn.train.fit import score_name, task_score
+
+        if self.metric is None:
+            return score_name(report), task_score(report)
+        if self.metric.startswith("f1:"):
+            name = self.metric[3:]
+            for table in (report.get("per_class"), report.get("intent", {}).get("per_class"),
+                          report.get("per_slot")):
+                if table and name in table:
+                    return self.metric, table[name]["f1"]
+            return self.metric, 0.0  # never predicted nor in the validation data
+        return self.metric, report[self.metric] if self.metric in report \
+            else report["intent"][self.metric]
+
+
+class Trials:
+    """What the search hands to the caller: `fit(options, callbacks)` trains a trial as
+    `textrnn train` would and returns (keras model, meta with validation metrics);
+    `publish(record, best)` writes autotune.json into the output, with the model and meta of
+    `best` when the trial just finished is the best so far."""
+
+    def __init__(self, fit, publish):
+        self.fit = fit
+        self.publish = publish
+
+
+def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: dict,
+           resume: bool, seed: int, progress=None) -> dict:
+    """Run trials until the budget, the trial cap or Ctrl-C ends the search; returns the
+    record (what autotune.json holds). `identity` (the data and the user's options) must
+    match the study's to resume it."""
+    optuna = _optuna()
+    study = _study(optuna, checkpoints / STUDY_FILE, identity, resume, seed)
+    entries = [trial.user_attrs["entry"] for trial in study.trials if "entry" in trial.user_attrs]
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    if not entries and not waiting:
+        study.enqueue_trial(space.defaults)  # trial 0: the default model
+    record = {"metric": tuning.metric, "budget_seconds": tuning.seconds, "seed": seed,
+              "sampler": "TPE (multivariate)", "pruner": "median",
+              "fixed": space.fixed, "defaults": space.defaults, "space": space.describe(),
+              "given": identity["given"], "trials": entries}
+    timing = {"finish": max(FINISH_GUESS[0], FINISH_GUESS[1] * tuning.seconds),
+              "first_epoch": None}
+    if progress is not None:
+        progress.start(tuning.seconds, space.fixed)
+    stopped_by = "budget"
+    while True:
+        if tuning.trials is not None and len(entries) >= tuning.trials:
+            stopped_by = "trials"
+            break
+        if timing["first_epoch"] is not None and \
+                tuning.left() < timing["first_epoch"] + timing["finish"] + EXIT_SECONDS:
+            break
+        _clear_session()
+        with interrupts.critical():
+            trial = study.ask()
+            options = space.suggest(trial)
+        monitor = _monitor(trial, tuning, timing, progress, _status(record, trial.number))
+        started = time.monotonic()
+        try:
+            with interrupts.stopping(lambda: None):
+                interrupts.check()
+                model, meta = trials.fit(options, [monitor])
+        except KeyboardInterrupt:
+            with interrupts.critical():
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            stopped_by = "ctrl-c"
+            break
+        name, score = tuning.score(meta["metrics"])
+        training = meta["training"]
+        entry = {"trial": trial.number, "options": options, "changes": space.changes(options),
+                 "score": score, "epochs": training["epochs_run"],
+                 "best_epoch": training["best_epoch"],
+                 "seconds": round(time.monotonic() - started, 2),
+                 "pruned": monitor.pruned, "cut": monitor.cut}
+        best = _best(entries)
+        entries.append(entry)
+        record.update(metric=name, best_trial=_best(entries)["trial"])
+        with interrupts.critical():
+            trial.set_user_attr("entry", entry)
+            if monitor.pruned:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, score)
+            record["seconds"] = round(time.monotonic() - tuning.started, 2)
+            trials.publish(record, (model, meta) if _best(entries) is not best else None)
+        timing["finish"] = max(timing["finish"] if entries[:-1] else 0,
+                               time.monotonic() - monitor.ended)
+        del model, meta
+        if progress is not None:
+            progress.update(**_status(record))
+        if interrupts.requested():
+            stopped_by = "ctrl-c"
+            break
+    if progress is not None:
+        progress.finish()
+    record.update(seconds=round(time.monotonic() - tuning.started, 2), stopped_by=stopped_by,
+                  interrupted=stopped_by == "ctrl-c")
+    if entries:
+        with interrupts.critical():
+            trials.publish(record, None)
+    return record
+
+
+def _best(entries: list[dict]) -> dict | None:
+    """The best trial that was not pruned; the earliest among equals."""
+    finished = [entry for entry in entries if not entry["pruned"]]
+    return max(finished, key=lambda entry: entry["score"]) if finished else None
+
+
+def _status(record: dict, trial: int | None = None) -> dict:
+    """What the progress line shows."""
+    entries = record["trials"]
+    best = _best(entries)
+    return {"trial": trial, "done": len(entries),
+            "pruned": sum(entry["pruned"] for entry in entries),
+            "best": None if best is None else (best["score"], best["trial"])}
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError("--autotune needs Optuna: pip install 'textrnn[tune]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def _study(optuna, path: Path, identity: dict, resume: bool, seed: int):
+    """The study in `path`: a new one, or (`resume`) the one there, if it was made with the
+    same data and options."""
+    if resume and not path.exists():
+        raise UsageError(f"--resume: no search to continue at {path}")
+    if not resume:
+        path.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        storage=f"sqlite:///{path.resolve()}", study_name="autotune", direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER,
+                                           n_warmup_steps=WARMUP_EPOCHS))
+    if not resume:
+        study.set_user_attr("identity", identity)
+    elif study.user_attrs.get("identity") != identity:
+        raise UsageError(f"--resume: the search at {path} was made with other data or options; "
+                         "drop --resume to start afresh")
+    return study
+
+
+def _clear_session() -> None:
+    """Forget the previous trial's graphs, so memory stays flat over many trials."""
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def _monitor(trial, tuning: Tuning, timing: dict, progress, status: dict):
+    """A Keras callback: reports each epoch's validation score to the trial and stops it when
+    the pruner says so, or before an epoch that would overrun the budget (mid-epoch only
+    when the budget is already spent); Keras' early stopping then restores its best epoch."""
+    import keras
+
+    class TrialMonitor(keras.callbacks.Callback):
+        pruned = cut = False
+        ended = None
+
+        def on_train_begin(self, logs=None):
+            self.began = time.monotonic()
+            self.longest = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_began = time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            # The epoch's validation score still comes, then the trial's: twice the scoring.
+            if tuning.left() < 2 * timing["finish"] + EXIT_SECONDS:
+                self._stop("cut")
+            if progress is not None:
+                progress.tick()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.monotonic()
+            self.longest = max(self.longest, now - self.epoch_began)
+            if epoch == 0:
+                first = now - self.began
+                timing["first_epoch"] = min(first, timing["first_epoch"] or first)
+            trial.report(float((logs or {}).get("val_score", 0.0)), epoch + 1)
+            if trial.should_prune():
+                self._stop("pruned")
+            elif tuning.left() < self.longest + timing["finish"] + EXIT_SECONDS:
+                self._stop("cut")
+            if progress is not None:
+                progress.update(**status, epoch=epoch + 1)
+
+        def on_train_end(self, logs=None):
+            self.ended = time.monotonic()
+
+        def _stop(self, why: str) -> None:
+            setattr(self, why, True)
+            self.model.stop_training = True
+
+    return TrialMonitor()
