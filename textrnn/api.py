@@ -403,7 +403,9 @@ def _autotune(options: dict, tuning, corpus, valid_corpus, task: str, progress: 
     def fit_trial(trial_options: dict, callbacks: list):
         trial = SimpleNamespace(**{**options, **trial_options})
         spec, defaulted = model_spec(trial, task, corpus)
-        model, meta, valid_examples = fit(corpus, valid_corpus, spec, train_config(trial),
+        config = train_config(trial)
+        config.save_on_interrupt = True  # the budget stops a trial so: at its best epoch
+        model, meta, valid_examples = fit(corpus, valid_corpus, spec, config,
                                           extra_callbacks=callbacks, defaulted=defaulted)
         meta["metrics"] = evaluate(Predictor(model, meta), valid_examples)
         meta["label_sep"] = o.label_sep  # eval splits the gold labels the same way
@@ -416,15 +418,19 @@ def _autotune(options: dict, tuning, corpus, valid_corpus, task: str, progress: 
         elif (out / bundle.META_FILE).is_file():
             bundle.write_autotune(out, record)
 
-    identity = {"data_sha256": corpus.sha256,
+    identity = {"data_sha256": corpus.sha256,  # what a resumed search must share
                 "valid_sha256": valid_corpus.sha256 if valid_corpus else None,
-                "metric": tuning.metric, "given": given}
+                "metric": tuning.metric,
+                "given": {name: value for name, value in given.items() if name != "out"}}
     with interrupts.catching():
         record = autotune.search(tuning, space, autotune.Trials(fit_trial, publish),
-                                 checkpoint.directory_for(out), identity, o.resume, o.seed,
-                                 report.AutotuneProgress() if progress else None)
-    if not record["trials"]:
+                                 checkpoint.directory_for(out), identity, given, o.resume,
+                                 o.seed, report.AutotuneProgress() if progress else None)
+    if not record["trials"] and record["interrupted"]:
         raise interrupts.TrainingInterrupted(None)
+    if not record["trials"]:
+        raise UsageError(f"--autotune {o.autotune}: the budget ended before the default model "
+                         "finished an epoch (TensorFlow's start counts too): give it more time")
     meta = bundle.read_meta(out)
     if summary is not None:
         summary(meta, None)

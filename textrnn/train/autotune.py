@@ -126,10 +126,10 @@ class Trials:
 
 
 def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: dict,
-           resume: bool, seed: int, progress=None) -> dict:
+           given: dict, resume: bool, seed: int, progress=None) -> dict:
     """Run trials until the budget, the trial cap or Ctrl-C ends the search; returns the
     record (what autotune.json holds). `identity` (the data and the user's options) must
-    match the study's to resume it."""
+    match the study's to resume it; `given` (the options the user set) goes on record."""
     optuna = _optuna()
     study = _study(optuna, checkpoints / STUDY_FILE, identity, resume, seed)
     entries = [trial.user_attrs["entry"] for trial in study.trials if "entry" in trial.user_attrs]
@@ -139,7 +139,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
     record = {"metric": tuning.metric, "budget_seconds": tuning.seconds, "seed": seed,
               "sampler": "TPE (multivariate)", "pruner": "median",
               "fixed": space.fixed, "defaults": space.defaults, "space": space.describe(),
-              "given": identity["given"], "trials": entries}
+              "given": given, "trials": entries}
     timing = {"finish": max(FINISH_GUESS[0], FINISH_GUESS[1] * tuning.seconds),
               "first_epoch": None}
     if progress is not None:
@@ -162,18 +162,20 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
             with interrupts.stopping(lambda: None):
                 interrupts.check()
                 model, meta = trials.fit(options, [monitor])
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, or the budget, before the first epoch's end
             with interrupts.critical():
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            stopped_by = "ctrl-c"
+            stopped_by = "budget" if monitor.cut else "ctrl-c"
             break
         name, score = tuning.score(meta["metrics"])
         training = meta["training"]
+        # Stopped mid-epoch (the budget, or Ctrl-C) is kept at its best whole epoch so far.
+        ctrl_c = training["interrupted"] and not monitor.cut
         entry = {"trial": trial.number, "options": options, "changes": space.changes(options),
                  "score": score, "epochs": training["epochs_run"],
                  "best_epoch": training["best_epoch"],
                  "seconds": round(time.monotonic() - started, 2),
-                 "pruned": monitor.pruned, "cut": monitor.cut}
+                 "pruned": monitor.pruned, "cut": monitor.cut or ctrl_c}
         best = _best(entries)
         entries.append(entry)
         record.update(metric=name, best_trial=_best(entries)["trial"])
@@ -190,7 +192,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
         del model, meta
         if progress is not None:
             progress.update(**_status(record))
-        if interrupts.requested():
+        if ctrl_c or interrupts.requested():
             stopped_by = "ctrl-c"
             break
     if progress is not None:
@@ -258,10 +260,15 @@ def _clear_session() -> None:
     gc.collect()
 
 
+class BudgetSpent(KeyboardInterrupt):
+    """Raised mid-epoch when the budget is spent: the trial stops as on Ctrl-C with
+    --save-on-interrupt (which trials train with), at its best whole epoch so far."""
+
+
 def _monitor(trial, tuning: Tuning, timing: dict, progress, status: dict):
     """A Keras callback: reports each epoch's validation score to the trial and stops it when
-    the pruner says so, or before an epoch that would overrun the budget (mid-epoch only
-    when the budget is already spent); Keras' early stopping then restores its best epoch."""
+    the pruner says so, or before an epoch that would overrun the budget (Keras' early
+    stopping then restores its best epoch), or mid-epoch when the budget is spent."""
     import keras
 
     class TrialMonitor(keras.callbacks.Callback):
@@ -276,11 +283,11 @@ def _monitor(trial, tuning: Tuning, timing: dict, progress, status: dict):
             self.epoch_began = time.monotonic()
 
         def on_train_batch_end(self, batch, logs=None):
-            # The epoch's validation score still comes, then the trial's: twice the scoring.
-            if tuning.left() < 2 * timing["finish"] + EXIT_SECONDS:
-                self._stop("cut")
             if progress is not None:
                 progress.tick()
+            if tuning.left() < timing["finish"] + EXIT_SECONDS:
+                self.cut = True
+                raise BudgetSpent
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.monotonic()

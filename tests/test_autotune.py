@@ -1,0 +1,205 @@
+"""`textrnn train --autotune`: one real search on small data within a small budget (its record,
+its fixed options, the printed command, resume, `info`), the search loop with a stand-in
+for training (seeded, capped, Ctrl-C), the space per task and data size, and bad options."""
+
+import json
+import shlex
+import shutil
+import time
+
+import pytest
+from conftest import write_csv
+from typer.testing import CliRunner
+
+from textrnn.cli import app
+from textrnn.cli.train import train_command
+from textrnn.nn.factory import ModelSpec
+from textrnn.train import autotune
+from textrnn.train.defaults import resolve_config, resolve_spec
+from textrnn.train.prepare import TrainConfig
+from textrnn.train.space import space_for
+
+runner = CliRunner()
+# Seconds: TensorFlow's start, trial 0 and a few more on 150 sentences, on a loaded machine
+# (the budget ends it there; the cap on trials, on an idle one).
+BUDGET, TRIALS = 45, 3
+FIXED = ["--units", "16", "--dropout", "0.2", "--epochs", "2", "--seed", "7"]
+
+
+@pytest.fixture(scope="module")
+def searched(topics_csv, tmp_path_factory):
+    """One real search: (model directory, output, wall seconds)."""
+    out = tmp_path_factory.mktemp("autotune") / "model"
+    started = time.monotonic()
+    result = runner.invoke(app, ["train", str(topics_csv), "--out", str(out), "--autotune",
+                                 f"{BUDGET}s", "--autotune-trials", str(TRIALS), *FIXED])
+    seconds = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    return out, result, seconds
+
+
+def test_the_search_keeps_its_budget_and_records_every_trial(searched):
+    out, result, seconds = searched
+    assert seconds < BUDGET * 1.05 + 5  # loose: the bound, not a timing
+    record = json.loads((out / "autotune.json").read_text())
+    assert record["metric"] == "accuracy" and record["budget_seconds"] == BUDGET
+    trials = record["trials"]
+    assert not record["interrupted"]
+    assert record["stopped_by"] == "budget" or len(trials) == TRIALS
+    assert [entry["trial"] for entry in trials] == list(range(len(trials)))
+    for entry in trials:
+        assert {"options", "score", "epochs", "seconds", "pruned", "cut"} <= entry.keys()
+        assert "units" not in entry["options"] and "dropout" not in entry["options"]
+    assert trials[0]["options"] == record["defaults"] and trials[0]["changes"] == {}
+    assert record["fixed"] == {"units": 16, "dropout": 0.2}
+    assert result.stderr.count("fixed as given: units 16, dropout 0.2") == 1
+    winner = next(entry for entry in trials if entry["trial"] == record["best_trial"])
+    assert winner["score"] == max(entry["score"] for entry in trials if not entry["pruned"])
+    meta = json.loads((out / "textrnn.json").read_text())
+    assert meta["model"]["units"] == 16 and meta["model"]["dropout"] == 0.2
+    assert meta["metrics"]["accuracy"] == winner["score"]  # its own model, not retrained
+    info = runner.invoke(app, ["info", str(out)])
+    assert f"trial {winner['trial']} of {len(trials)}" in info.stdout
+
+
+def test_the_printed_command_trains_the_winner_again(searched, tmp_path):
+    out, result, _ = searched
+    command = result.stderr.strip().splitlines()[-1]
+    assert command.startswith("textrnn train ") and "--seed 7" in command
+    words = shlex.split(command)[2:]
+    words[words.index("--out") + 1] = str(tmp_path / "again")
+    again = runner.invoke(app, ["train", *words, "--json"])
+    assert again.exit_code == 0, again.output
+    record = json.loads((out / "autotune.json").read_text())
+    winner = next(entry for entry in record["trials"] if entry["trial"] == record["best_trial"])
+    assert json.loads(again.stdout)["metrics"]["accuracy"] == winner["score"], command
+
+
+def test_resume_continues_the_study(searched, topics_csv, tmp_path):
+    out, _, _ = searched
+    copy = tmp_path / "model"
+    shutil.copytree(out, copy)
+    shutil.copytree(out.parent / f".{out.name}.checkpoint", tmp_path / ".model.checkpoint")
+    before = json.loads((copy / "autotune.json").read_text())["trials"]
+    result = runner.invoke(app, ["train", str(topics_csv), "--out", str(copy), "--autotune",
+                                 "2m", "--autotune-trials", str(len(before) + 1), "--resume",
+                                 "--quiet", *FIXED])
+    assert result.exit_code == 0, result.output
+    after = json.loads((copy / "autotune.json").read_text())
+    assert after["trials"][:len(before)] == before and len(after["trials"]) == len(before) + 1
+    assert after["stopped_by"] == "trials"
+    other = runner.invoke(app, ["train", str(topics_csv), "--out", str(copy), "--autotune",
+                                "1m", "--resume", "--quiet", "--units", "32"])
+    assert other.exit_code == 2 and "other data or options" in other.stderr
+
+
+@pytest.fixture
+def no_keras(monkeypatch):
+    monkeypatch.setattr(autotune, "_clear_session", lambda: None)
+
+
+def fake_search(tmp_path, seed: int, trials: int | None = 4, interrupt_at: int | None = None):
+    """The search loop with a stand-in for training: a score from the options, no Keras fit."""
+    spec, _ = resolve_spec("classify", "lstm")
+    config = TrainConfig()
+    resolve_config(config, "classify", 5000)
+    space = space_for("classify", 5000, spec, config, {"units": 16})
+    published = []
+
+    def fit(options, callbacks):
+        if interrupt_at is not None and len(published) == interrupt_at:
+            raise KeyboardInterrupt
+        callbacks[0].on_train_end()
+        score = 1 - abs(options["lr"] - 0.003) - abs(options["dropout"] - 0.25)
+        return None, {"metrics": {"accuracy": score},
+                      "training": {"epochs_run": 2, "best_epoch": 2, "interrupted": False}}
+
+    def publish(record, best):
+        published.append(best is not None)
+
+    tuning = autotune.Tuning(600, None, trials, time.monotonic())
+    record = autotune.search(tuning, space, autotune.Trials(fit, publish), tmp_path, {"a": 1},
+                             {"units": 16}, False, seed)
+    return record, space, published
+
+
+def test_the_same_seed_gives_the_same_trials_and_winner(tmp_path, no_keras):
+    first, space, published = fake_search(tmp_path, seed=3)
+    again, _, _ = fake_search(tmp_path, seed=3)
+    other, _, _ = fake_search(tmp_path, seed=4)
+    options = [[entry["options"] for entry in record["trials"]] for record in (first, again,
+                                                                               other)]
+    assert len(options[0]) == 4 and options[0] == options[1] and options[0] != options[2]
+    assert first["best_trial"] == again["best_trial"] and first["stopped_by"] == "trials"
+    assert options[0][0] == space.defaults and "units" not in space.dimensions
+    assert published[0] and published[-1] is False  # trial 0 saved; the record at the end
+
+
+def test_ctrl_c_ends_the_search_and_keeps_the_best_so_far(tmp_path, no_keras):
+    record, _, published = fake_search(tmp_path, seed=3, trials=None, interrupt_at=2)
+    assert record["interrupted"] and record["stopped_by"] == "ctrl-c"
+    assert len(record["trials"]) == 2 and record["best_trial"] in (0, 1)
+    assert published[0]
+
+
+@pytest.mark.parametrize("task, rows", [("classify", 200), ("classify", 5000), ("tag", 200),
+                                        ("joint", 5000)])
+def test_the_space_follows_the_task_and_the_data_size(task, rows):
+    spec, _ = resolve_spec(task, "lstm")
+    config = TrainConfig()
+    resolve_config(config, task, rows)
+    space = space_for(task, rows, spec, config, {"lr": 0.01})
+    dimensions = space.dimensions
+    assert ("cnn" in dimensions["encoder"].values) == (task == "classify")
+    assert ("crf" in dimensions) == (task != "classify")
+    assert ("token_intent" in dimensions) == (task == "joint")
+    assert ("layers" in dimensions) == (rows >= 1000)
+    assert max(dimensions["units"].values) == (128 if rows < 1000 else 256)
+    assert "lr" not in dimensions and space.fixed == {"lr": 0.01}
+    for name, value in space.defaults.items():  # trial 0, the default model, is in the space
+        dimension = dimensions[name]
+        assert value in dimension.values if hasattr(dimension, "values") else \
+            dimension.low <= value <= dimension.high
+    assert space.defaults["units"] == spec.units and isinstance(spec, ModelSpec)
+
+
+@pytest.fixture(scope="module")
+def tags_csv(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("data") / "tags.csv", ["text", "tags"],
+                     [("fly to paris", "O O B-city")] * 20)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--autotune", "20x"], "--autotune 20x: not a duration (90s, 20m, 1h, or seconds)"),
+    (["--autotune", "0"], "the budget must be more than 0 seconds"),
+    (["--autotune", "1m", "--autotune-metric", "nope"], "--autotune-metric nope: unknown"),
+    (["--autotune", "1m", "--autotune-metric", "slot_f1"], "does not apply to classify data"),
+    (["--autotune", "1m", "--autotune-metric", "f1:nosuch"], "no label or slot 'nosuch'"),
+    (["--autotune-metric", "accuracy"], "go with --autotune DURATION"),
+    (["--autotune", "1m", "--resume"], "--resume: no search to continue"),
+    (["--autotune", "1m", "--valid-split", "0"], "give --valid FILE"),
+    (["--autotune", "1m", "--plot"], "drop --plot"),
+])
+def test_bad_options_fail_in_one_line(options, message, topics_csv, tmp_path):
+    result = runner.invoke(app, ["train", str(topics_csv), "--out", str(tmp_path / "m"),
+                                 *options])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("textrnn: error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_metric_is_checked_against_the_task(tags_csv, tmp_path):
+    result = runner.invoke(app, ["train", str(tags_csv), "--out", str(tmp_path / "m"),
+                                 "--autotune", "1m", "--autotune-metric", "accuracy"])
+    assert result.exit_code == 2 and "does not apply to tag data" in result.stderr
+
+
+def test_the_command_names_every_option_as_the_cli_spells_it():
+    record = {"best_trial": 1, "seed": 13, "given": {"data": "my data.csv", "lookup": ["a=b"],
+                                                       "format": "csv", "lowercase": False},
+              "trials": [{"trial": 1, "cut": True, "epochs": 5,
+                          "changes": {"crf": False, "encoder": "gru", "lr": 0.0042}}]}
+    assert train_command(record) == (
+        "textrnn train 'my data.csv' --encoder gru --no-crf --lookup a=b --epochs 5 --lr 0.0042 "
+        "--seed 13 --keep-case --format csv")
