@@ -176,9 +176,10 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
                  "best_epoch": training["best_epoch"],
                  "seconds": round(time.monotonic() - started, 2),
                  "pruned": monitor.pruned, "cut": monitor.cut or ctrl_c}
-        best = _best(entries)
+        before = _best(entries)
         entries.append(entry)
-        record.update(metric=name, best_trial=_best(entries)["trial"])
+        leader = _best(entries)
+        record.update(metric=name, best_trial=leader["trial"] if leader else None)
         with interrupts.critical():
             trial.set_user_attr("entry", entry)
             if monitor.pruned:
@@ -186,10 +187,10 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
             else:
                 study.tell(trial, score)
             record["seconds"] = round(time.monotonic() - tuning.started, 2)
-            trials.publish(record, (model, meta) if _best(entries) is not best else None)
+            trials.publish(record, (model, meta) if leader is not before else None)
         timing["finish"] = max(timing["finish"] if entries[:-1] else 0,
                                time.monotonic() - monitor.ended)
-        del model, meta
+        del model, meta, monitor  # the monitor holds the model too: all go before the next
         if progress is not None:
             progress.update(**_status(record))
         if ctrl_c or interrupts.requested():
