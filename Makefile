@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 MODEL ?= textrnn-model
 
-.PHONY: install demo test lint bench bench-scale bench-pretrain bench-lookups bench-serve clean
+.PHONY: install demo test lint bench bench-scale bench-pretrain bench-lookups bench-serve \
+	bench-autotune clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +40,12 @@ bench-pretrain: install
 bench-lookups: install  # SNIPS with and without lookup lists, 3 seeds, and their cost
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/lookups.py --seeds 13,14,15 --out docs/benchmarks.md
+
+# issue 23: --autotune 10m and 30m beside the defaults and fastText's autotune with the same
+# budgets, 4 data sets x 3 seeds: about 17 hours of wall time
+bench-autotune: install
+	$(BIN)/pip install --quiet -e '.[bench,tune]'
+	$(BIN)/python bench/autotune.py --seeds 13,14,15 --durations 10m,30m --out docs/benchmarks.md
 
 SERVE_MODEL ?= /tmp/textrnn-bench-snips
 

@@ -60,6 +60,8 @@ def test_the_search_keeps_its_budget_and_records_every_trial(searched):
     assert meta["metrics"]["accuracy"] == winner["score"]  # its own model, not retrained
     info = runner.invoke(app, ["info", str(out)])
     assert f"trial {winner['trial']} of {len(trials)}" in info.stdout
+    described = json.loads(runner.invoke(app, ["info", str(out), "--json"]).stdout)
+    assert described["autotune"] == record
 
 
 def test_the_printed_command_trains_the_winner_again(searched, tmp_path):
@@ -161,6 +163,15 @@ def test_the_space_follows_the_task_and_the_data_size(task, rows):
         assert value in dimension.values if hasattr(dimension, "values") else \
             dimension.low <= value <= dimension.high
     assert space.defaults["units"] == spec.units and isinstance(spec, ModelSpec)
+
+
+def test_a_budget_too_small_for_one_epoch_says_so(topics_csv, tmp_path):
+    result = runner.invoke(app, ["train", str(topics_csv), "--out", str(tmp_path / "m"),
+                                 "--autotune", "1s", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "--autotune 1s: the budget ended before the default model finished an epoch" in \
+        result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.fixture(scope="module")

@@ -149,9 +149,8 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
         if tuning.trials is not None and len(entries) >= tuning.trials:
             stopped_by = "trials"
             break
-        if timing["first_epoch"] is not None and \
-                tuning.left() < timing["first_epoch"] + timing["finish"] + EXIT_SECONDS:
-            break
+        if tuning.left() < (timing["first_epoch"] or 0) + timing["finish"] + EXIT_SECONDS:
+            break  # no time for another trial's first epoch (the shortest so far)
         _clear_session()
         with interrupts.critical():
             trial = study.ask()

@@ -1,0 +1,222 @@
+"""Issue 23: `textrnn train --autotune` against the defaults and against fastText's autotune
+with the same budget, on the same splits, in the same run.
+
+Rows: TREC and TNEWS (10% of the training file, seeded, held out as the validation file;
+TNEWS is scored on its dev file, TREC on test), SNIPS intent (classification of the intent
+column; SNIPS dev validates, test scores) and SNIPS-500 joint (500 training rows drawn by
+intent, as in the pretraining table; fastText predicts its intent only). Each row trains:
+textrnn's defaults; `--autotune D` for each duration; fastText with the settings of
+docs/benchmarks.md; fastText's `-autotune-duration D` on the same validation file. Every
+textrnn figure comes from the `textrnn` command run as a user runs it; the wall time is the
+whole command's. Reported: the test score, the validation score the search chose by (the gap
+says how much it overfits dev), trials, and the wall time against the budget.
+
+Results go to docs/benchmarks-autotune.json and the `autotune` section of docs/benchmarks.md.
+
+    .venv/bin/python bench/autotune.py --seeds 13,14,15                    # the measurement
+    .venv/bin/python bench/autotune.py --rows trec --durations 30s --seeds 13 --limit 300 \\
+        --out /tmp/autotune.md                                             # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fasttext_rows import FASTTEXT, ft_predict, ft_text  # noqa: E402
+from harness import (  # noqa: E402
+    ROOT,
+    TRAIN_TIMEOUT,
+    log,
+    machine,
+    mean_std_text,
+    read_csv,
+    run_json,
+    textrnn_exe,
+    write_csv,
+)
+from pretrain import stratified  # noqa: E402
+from scale import replace_section  # noqa: E402
+
+from textrnn.train.autotune import parse_duration  # noqa: E402
+
+BEGIN, END = "<!-- autotune:begin -->", "<!-- autotune:end -->"
+# row -> (the score compared, textrnn train's options for the row)
+ROWS = {"trec": ("accuracy", []), "snips": ("accuracy", ["--task", "classify"]),
+        "tnews": ("accuracy", []), "snips-500": ("frame_accuracy", [])}
+HELD_OUT = 0.1  # of the training file, as the validation file of TREC and TNEWS
+
+
+def splits(name: str, seed: int, data: Path, work: Path, limit: int | None):
+    """(train, valid, test) rows of a row's data: lists of dicts with text, label or intent."""
+    if name in ("trec", "tnews"):
+        rows = read_csv(data / name / "train.csv")
+        random.Random(seed).shuffle(rows)
+        cut = round(HELD_OUT * len(rows))
+        train, valid = rows[cut:], rows[:cut]
+        test = read_csv(data / name / ("test.csv" if name == "trec" else "dev.csv"))
+    else:
+        train, valid, test = (read_csv(data / "snips" / f"{split}.csv")
+                              for split in ("train", "dev", "test"))
+        if name == "snips-500":
+            train, _ = stratified(train, "intent", 500, seed)
+    if limit:  # a quick check: a seeded sample of each file
+        train, valid, test = (random.Random(seed).sample(rows, min(limit, len(rows)))
+                              for rows in (train, valid, test))
+    return train, valid, test
+
+
+def textrnn_run(name: str, files: dict, budget: str | None, seed: int, work: Path) -> dict:
+    """`textrnn train` (with --autotune when `budget`), then `textrnn eval` on test."""
+    metric, options = ROWS[name]
+    out = work / f"{name}-{seed}-{budget or 'defaults'}"
+    search = ["--autotune", budget] if budget else []
+    wall, trained = run_json([textrnn_exe(), "train", files["train"], "--valid", files["valid"],
+                              "--out", out, "--seed", str(seed), "--quiet", "--json", *options,
+                              *search], TRAIN_TIMEOUT)
+    _, scored = run_json([textrnn_exe(), "eval", files["test"], "--model", out, "--json"],
+                         TRAIN_TIMEOUT)
+    record = trained.get("autotune")
+    result = {"wall": round(wall, 1), "test": scored[metric],
+              "test_intent": scored.get("intent_accuracy", scored.get("accuracy")),
+              "valid": trained["metrics"][metric]}
+    if record:
+        result.update(trials=len(record["trials"]),
+                      pruned=sum(entry["pruned"] for entry in record["trials"]),
+                      best_trial=record["best_trial"],
+                      budget_ratio=round(wall / parse_duration(budget), 3))
+    return result
+
+
+def fasttext_run(name: str, files: dict, budget: str | None, seed: int) -> dict:
+    """fastText with the report's settings, or its autotune on the validation file for the
+    same budget; scored on test (labels, or a joint row's intents)."""
+    import fasttext
+
+    started = time.perf_counter()
+    if budget:
+        model = fasttext.train_supervised(
+            input=str(files["ft-train"]), autotuneValidationFile=str(files["ft-valid"]),
+            autotuneDuration=int(parse_duration(budget)), seed=seed, verbose=0,
+            thread=FASTTEXT["thread"])
+    else:
+        model = fasttext.train_supervised(input=str(files["ft-train"]), seed=seed, **FASTTEXT)
+    wall = time.perf_counter() - started
+    accuracy = {}
+    for split in ("valid", "test"):
+        texts, gold = files[f"ft-{split}-rows"]
+        predicted = ft_predict(model, texts)
+        accuracy[split] = sum(p == g for p, g in zip(predicted, gold)) / len(gold)
+    result = {"wall": round(wall, 1), "test": accuracy["test"], "valid": accuracy["valid"],
+              "test_intent": accuracy["test"]}
+    if budget:
+        result["budget_ratio"] = round(wall / parse_duration(budget), 3)
+    return result
+
+
+def write_files(name: str, seed: int, args, work: Path) -> dict:
+    """The row's splits as textrnn CSV files and fastText lines (the same rows)."""
+    train, valid, test = splits(name, seed, args.data_dir, work, args.limit)
+    label = "intent" if name.startswith("snips") else "label"
+    files = {}
+    for split, rows in (("train", train), ("valid", valid), ("test", test)):
+        files[split] = write_csv(work / f"{name}-{seed}-{split}.csv", rows)
+        lines = [f"__label__{row[label]} {ft_text(row['text'])}" for row in rows]
+        files[f"ft-{split}"] = work / f"{name}-{seed}-{split}.ft.txt"
+        files[f"ft-{split}"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+        files[f"ft-{split}-rows"] = ([ft_text(row["text"]) for row in rows],
+                                     [row[label] for row in rows])
+    return files
+
+
+def variants(durations: list[str]) -> list[tuple[str, str, str | None]]:
+    """(label, system, budget), in the order they run and are shown."""
+    return ([("textrnn defaults", "textrnn", None)]
+            + [(f"textrnn --autotune {d}", "textrnn", d) for d in durations]
+            + [("fastText", "fasttext", None)]
+            + [(f"fastText autotune {d}", "fasttext", d) for d in durations])
+
+
+def render(saved: dict) -> str:
+    info, runs = saved["info"], saved["runs"]
+    sample = f", a sample of {info['limit']} rows a file" if info["limit"] else ""
+    lines = [BEGIN, "### Autotune: the best model within a budget (issue 23)", "",
+             f"`bench/autotune.py`, {info['date']}, {info['machine']['cpu']} "
+             f"{info['machine']['cores']} cores (load {info['machine']['loadavg'][0]:.2f} at its "
+             f"start){sample}. Test scores (accuracy; frame accuracy for SNIPS-500 joint, "
+             "where fastText's figure is its intent accuracy beside textrnn's), the validation "
+             "score each model "
+             "was chosen by, the whole command's wall time and its share of the budget; mean ± "
+             "std over the seeds.", "",
+             "| data | model | seeds | test | test intent | valid | trials (pruned) | wall (s) "
+             "| wall / budget |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name in ROWS:
+        for label, _, _ in variants(info["durations"]):
+            mine = [run for run in runs if (run["row"], run["variant"]) == (name, label)
+                    and "error" not in run]
+            if not mine:
+                continue
+            trials = (", ".join(f"{r['trials']} ({r['pruned']})" for r in mine)
+                      if "trials" in mine[0] else "")
+            ratio = (", ".join(f"{r['budget_ratio']:.2f}" for r in mine)
+                     if "budget_ratio" in mine[0] else "")
+            lines.append(
+                f"| {name} | {label} | {', '.join(str(r['seed']) for r in mine)} | "
+                f"{mean_std_text([100 * r['test'] for r in mine])} | "
+                f"{mean_std_text([100 * r['test_intent'] for r in mine])} | "
+                f"{mean_std_text([100 * r['valid'] for r in mine])} | {trials} | "
+                f"{mean_std_text([r['wall'] for r in mine], 0)} | {ratio} |")
+    failed = [run for run in runs if "error" in run]
+    lines += [f"\n{run['row']} {run['variant']} seed {run['seed']} failed: {run['error']}"
+              for run in failed]
+    return "\n".join([*lines, END]) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="13,14,15")
+    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--durations", default="10m,30m")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="a seeded sample of this many rows per file (a quick check)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "autotune")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    durations = args.durations.split(",")
+    for duration in durations:
+        parse_duration(duration)  # a typo fails now, not after hours
+    args.work.mkdir(parents=True, exist_ok=True)
+    store = args.out.with_name(args.out.stem + "-autotune.json")
+    saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {"runs": []}
+    saved["info"] = {"date": dt.date.today().isoformat(), "machine": machine(),
+                     "durations": durations, "limit": args.limit}
+    for name in args.rows.split(","):
+        for seed in (int(seed) for seed in args.seeds.split(",")):
+            files = write_files(name, seed, args, args.work)
+            for label, system, budget in variants(durations):
+                log(f"autotune bench: {name}, {label}, seed {seed}")
+                try:
+                    result = (textrnn_run(name, files, budget, seed, args.work)
+                              if system == "textrnn" else fasttext_run(name, files, budget, seed))
+                except Exception as error:  # the row's other runs still go ahead
+                    lines = str(error).splitlines()  # the command, and the last words it said
+                    result = {"error": " ... ".join(dict.fromkeys([lines[0], lines[-1]]))}
+                result = {"row": name, "variant": label, "seed": seed, **result}
+                log(f"  {json.dumps(result)}")
+                saved["runs"] = [r for r in saved["runs"]
+                                 if (r["row"], r["variant"], r["seed"]) != (name, label, seed)]
+                saved["runs"].append(result)
+                store.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+                replace_section(args.out, BEGIN, END, render(saved))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
