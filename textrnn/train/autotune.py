@@ -36,7 +36,9 @@ PRUNE_AFTER = 3  # trials that finish before the pruner judges others
 WARMUP_EPOCHS = 2  # epochs a trial always gets (the first scores say little)
 # Seconds to score and save a trial, until one has been measured: the larger of these.
 FINISH_GUESS = (3.0, 0.05)  # seconds, share of the budget
-EXIT_SECONDS = 3.0  # the command's own end: its summary, TensorFlow's teardown
+# Kept for the command's own end (its summary, TensorFlow's teardown: 5-10 s on a loaded
+# 2-core machine) and for a trial's scoring taking longer than the longest so far: the larger.
+SPARE = (3.0, 0.03)  # seconds, share of the budget
 
 
 def parse_duration(value) -> float:
@@ -116,9 +118,9 @@ class Tuning:
 
 class Trials:
     """What the search hands to the caller: `fit(options, callbacks)` trains a trial as
-    `textrnn train` would and returns (keras model, meta with validation metrics);
-    `publish(record, best)` writes autotune.json into the output, with the model and meta of
-    `best` when the trial just finished is the best so far."""
+    `textrnn train` with those options (beside the user's) would and returns (keras model,
+    meta with validation metrics); `publish(record, best)` writes autotune.json into the
+    output, with the model and meta of `best` when the trial just finished leads."""
 
     def __init__(self, fit, publish):
         self.fit = fit
@@ -141,7 +143,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
               "fixed": space.fixed, "defaults": space.defaults, "space": space.describe(),
               "given": given, "trials": entries}
     timing = {"finish": max(FINISH_GUESS[0], FINISH_GUESS[1] * tuning.seconds),
-              "first_epoch": None}
+              "first_epoch": None, "spare": max(SPARE[0], SPARE[1] * tuning.seconds)}
     if progress is not None:
         progress.start(tuning.seconds, space.fixed)
     stopped_by = "budget"
@@ -149,7 +151,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
         if tuning.trials is not None and len(entries) >= tuning.trials:
             stopped_by = "trials"
             break
-        if tuning.left() < (timing["first_epoch"] or 0) + timing["finish"] + EXIT_SECONDS:
+        if tuning.left() < (timing["first_epoch"] or 0) + timing["finish"] + timing["spare"]:
             break  # no time for another trial's first epoch (the shortest so far)
         _clear_session()
         with interrupts.critical():
@@ -160,7 +162,8 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
         try:
             with interrupts.stopping(lambda: None):
                 interrupts.check()
-                model, meta = trials.fit(options, [monitor])
+                # Only what differs from the defaults, as the printed command gives it.
+                model, meta = trials.fit(space.changes(options), [monitor])
         except KeyboardInterrupt:  # Ctrl-C, or the budget, before the first epoch's end
             with interrupts.critical():
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -285,7 +288,7 @@ def _monitor(trial, tuning: Tuning, timing: dict, progress, status: dict):
         def on_train_batch_end(self, batch, logs=None):
             if progress is not None:
                 progress.tick()
-            if tuning.left() < timing["finish"] + EXIT_SECONDS:
+            if tuning.left() < timing["finish"] + timing["spare"]:
                 self.cut = True
                 raise BudgetSpent
 
@@ -298,7 +301,7 @@ def _monitor(trial, tuning: Tuning, timing: dict, progress, status: dict):
             trial.report(float((logs or {}).get("val_score", 0.0)), epoch + 1)
             if trial.should_prune():
                 self._stop("pruned")
-            elif tuning.left() < self.longest + timing["finish"] + EXIT_SECONDS:
+            elif tuning.left() < self.longest + timing["finish"] + timing["spare"]:
                 self._stop("cut")
             if progress is not None:
                 progress.update(**status, epoch=epoch + 1)
