@@ -91,6 +91,7 @@ def test_resume_continues_the_study(searched, topics_csv, tmp_path):
     assert result.exit_code == 0, result.output
     after = json.loads((copy / "autotune.json").read_text())
     assert after["trials"][:len(before)] == before and len(after["trials"]) == len(before) + 1
+    assert after["trials"][-1]["options"] not in [entry["options"] for entry in before]
     assert after["stopped_by"] == "trials"
     other = runner.invoke(app, ["train", str(topics_csv), "--out", str(copy), "--autotune",
                                 "1m", "--resume", "--quiet", "--units", "32"])

@@ -8,13 +8,7 @@ import time
 
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -92,31 +86,35 @@ class AutotuneProgress:
     def __init__(self, console: Console = err):
         self.console = console
         self.progress = Progress(
-            TextColumn("autotune"), BarColumn(), TimeElapsedColumn(),
-            TextColumn("of {task.fields[budget]}  {task.fields[status]}"),
+            TextColumn("autotune {task.fields[clock]}/{task.fields[budget]}"),
+            BarColumn(bar_width=12), TextColumn("{task.fields[status]}"),
             console=console, transient=False)
         self.task = None
         self.started = 0.0
 
-    def start(self, seconds: float, fixed: dict) -> None:
+    def start(self, seconds: float, started: float, fixed: dict) -> None:
+        """`started`: time.monotonic() when the command started (the budget's start)."""
         if fixed:
             self.console.print("autotune: fixed as given: " + ", ".join(
                 f"{name} {value}" for name, value in fixed.items()))
-        self.started = time.monotonic()
+        self.started = started
         self.progress.start()
-        self.task = self.progress.add_task("autotune", total=seconds, status="trial 0",
-                                           budget=duration(seconds))
+        self.task = self.progress.add_task("autotune", total=seconds, status="starting",
+                                           budget=duration(seconds), clock="0:00")
+        self.tick()
 
     def tick(self) -> None:
-        self.progress.update(self.task, completed=time.monotonic() - self.started)
+        spent = time.monotonic() - self.started
+        minutes, seconds = divmod(int(spent), 60)
+        self.progress.update(self.task, completed=spent, clock=f"{minutes}:{seconds:02d}")
 
     def update(self, trial: int | None, done: int, pruned: int, best: tuple | None,
                epoch: int | None = None) -> None:
-        parts = [f"{done} trials done ({pruned} pruned)"]
+        parts = [f"{done} done ({pruned} pruned)"]
         if best is not None:
-            parts.append(f"best {percent(best[0])} (trial {best[1]})")
+            parts.append(f"best {percent(best[0])} #{best[1]}")
         if trial is not None:
-            parts.append(f"trial {trial}" + (f" epoch {epoch}" if epoch else ""))
+            parts.append(f"now #{trial}" + (f" epoch {epoch}" if epoch else ""))
         self.progress.update(self.task, status=", ".join(parts))
         self.tick()
 

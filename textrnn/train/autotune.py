@@ -145,7 +145,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
     timing = {"finish": max(FINISH_GUESS[0], FINISH_GUESS[1] * tuning.seconds),
               "first_epoch": None, "spare": max(SPARE[0], SPARE[1] * tuning.seconds)}
     if progress is not None:
-        progress.start(tuning.seconds, space.fixed)
+        progress.start(tuning.seconds, tuning.started, space.fixed)
     stopped_by = "budget"
     while True:
         if tuning.trials is not None and len(entries) >= tuning.trials:
@@ -160,7 +160,9 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
         monitor = _monitor(trial, tuning, timing, progress, _status(record, trial.number))
         started = time.monotonic()
         try:
-            with interrupts.stopping(lambda: None):
+            # Ctrl-C is only recorded during a trial and acted on after the next batch: raised
+            # inside TensorFlow's tracing (every trial traces anew) it became another error.
+            with interrupts.critical(), interrupts.stopping(lambda: None):
                 interrupts.check()
                 # Only what differs from the defaults, as the printed command gives it.
                 model, meta = trials.fit(space.changes(options), [monitor])
@@ -244,9 +246,10 @@ def _study(optuna, path: Path, identity: dict, resume: bool, seed: int):
     study = optuna.create_study(
         storage=f"sqlite:///{path.resolve()}", study_name="autotune", direction="maximize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER,
                                            n_warmup_steps=WARMUP_EPOCHS))
+    # Seeded past the trials made: a resumed search must not draw the first run's trials again.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), multivariate=True)
     if not resume:
         study.set_user_attr("identity", identity)
     elif study.user_attrs.get("identity") != identity:
