@@ -44,7 +44,7 @@ from harness import (  # noqa: E402
 from pretrain import stratified  # noqa: E402
 from scale import replace_section  # noqa: E402
 
-from textrnn.train.autotune import parse_duration  # noqa: E402
+from textrnn.train.tuning import parse_duration  # noqa: E402
 
 BEGIN, END = "<!-- autotune:begin -->", "<!-- autotune:end -->"
 # row -> (the score compared, textrnn train's options for the row)

@@ -19,6 +19,7 @@ from textrnn.train import autotune
 from textrnn.train.defaults import resolve_config, resolve_spec
 from textrnn.train.prepare import TrainConfig
 from textrnn.train.space import space_for
+from textrnn.train.tuning import Tuning
 
 runner = CliRunner()
 # Seconds: trial 0 and a few more on 150 sentences, on a loaded machine (the budget ends the
@@ -123,7 +124,7 @@ def fake_search(tmp_path, seed: int, trials: int | None = 4, interrupt_at: int |
     def publish(record, best):
         published.append(best is not None)
 
-    tuning = autotune.Tuning(600, None, trials, time.monotonic())
+    tuning = Tuning(600, None, trials, time.monotonic())
     record = autotune.search(tuning, space, autotune.Trials(fit, publish), tmp_path, {"a": 1},
                              {"units": 16}, False, seed)
     return record, space, published

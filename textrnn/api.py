@@ -294,7 +294,7 @@ def run_training(progress: bool, summary=None, started: float | None = None, **o
         raise UsageError(f"--vocab {o.vocab}: no such file")
     tuning = None
     if o.autotune is not None:
-        from textrnn.train.autotune import Tuning
+        from textrnn.train.tuning import Tuning
 
         tuning = Tuning.from_options(o.autotune, o.autotune_metric, o.autotune_trials, started)
     elif o.autotune_metric is not None or o.autotune_trials is not None:
