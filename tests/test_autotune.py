@@ -179,6 +179,17 @@ def test_a_budget_too_small_for_one_epoch_says_so(topics_csv, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("task, encoder, ruled_out", [("joint", "jordan", {"layers", "crf",
+                                                                            "token_intent"}),
+                                                       ("classify", "tree", {"layers"})])
+def test_a_given_encoder_leaves_out_what_it_cannot_take(task, encoder, ruled_out):
+    spec, _ = resolve_spec(task, encoder)
+    config = TrainConfig()
+    resolve_config(config, task, 5000)
+    space = space_for(task, 5000, spec, config, {"encoder": encoder})
+    assert not ruled_out & set(space.dimensions) and space.fixed == {"encoder": encoder}
+
+
 @pytest.fixture(scope="module")
 def tags_csv(tmp_path_factory):
     return write_csv(tmp_path_factory.mktemp("data") / "tags.csv", ["text", "tags"],

@@ -93,6 +93,11 @@ def space_for(task: str, train_rows: int, spec, config, given: dict) -> Space:
         candidates["freeze_epochs"] = Choice((0, 1, 2, 3))
     if given.get("embeddings") is not None:
         candidates.pop("embedding_dim", None)  # the vector file's size
+    # What a given encoder rules out (factory.check_spec): the tree is one layer, the Jordan
+    # tagger one left-to-right layer without a CRF or an intent per token.
+    ruled_out = {"tree": ("layers",), "jordan": ("layers", "crf", "token_intent")}
+    for name in ruled_out.get(given.get("encoder"), ()):
+        candidates.pop(name, None)
     values = {"lr": config.learning_rate, "lr_decay": config.lr_decay,
               "batch_size": config.batch_size, "slot_substitution": config.slot_substitution,
               "freeze_epochs": config.freeze_epochs}
