@@ -24,7 +24,7 @@ from textrnn.train.tuning import Tuning
 runner = CliRunner()
 # Seconds: trial 0 and a few more on 150 sentences, on a loaded machine (the budget ends the
 # search there; the cap on trials, on an idle one).
-BUDGET, TRIALS = 45, 3
+BUDGET, TRIALS = 30, 3
 FIXED = ["--units", "16", "--dropout", "0.2", "--epochs", "2", "--seed", "7"]
 
 
