@@ -37,6 +37,7 @@ from harness import (  # noqa: E402
     machine,
     mean_std_text,
     read_csv,
+    run_header,
     run_json,
     textrnn_exe,
     write_csv,
@@ -154,12 +155,10 @@ def render(saved: dict) -> str:
     info, runs = saved["info"], saved["runs"]
     sample = f", a sample of {info['limit']} rows a file" if info["limit"] else ""
     lines = [BEGIN, "### Autotune: the best model within a budget (issue 23)", "",
-             f"`bench/autotune.py`, {info['date']}, {info['machine']['cpu']} "
-             f"{info['machine']['cores']} cores (load {info['machine']['loadavg'][0]:.2f} at its "
-             f"start){sample}. Test scores (accuracy; frame accuracy for SNIPS-500 joint, "
-             "where fastText, which cannot tag, has its intent accuracy only), the validation "
-             "score each model was chosen by, the whole command's wall time and its share of "
-             "the budget; mean ± std over the seeds.", "",
+             run_header("autotune.py", info) + f"){sample}. Test scores (accuracy; frame "
+             "accuracy for SNIPS-500 joint, where fastText, which cannot tag, has its intent "
+             "accuracy only), the validation score each model was chosen by, the whole "
+             "command's wall time and its share of the budget; mean ± std over the seeds.", "",
              "| data | model | seeds | test | test intent | valid | trials (pruned) | wall (s) "
              "| wall / budget |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in ROWS:
