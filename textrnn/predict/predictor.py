@@ -102,9 +102,8 @@ class Predictor:
             ids[row, : len(item.tokens)] = self.vocab.encode(item.tokens)
         inputs = {"tokens": ids}
         if self.chars is not None:
-            inputs["chars"] = np.zeros((*ids.shape, MAX_CHARS), dtype=np.int32)
-            for row, item in enumerate(batch):
-                inputs["chars"][row, : len(item.tokens)] = char_matrix(item.tokens, self.chars)
+            lengths = np.array([len(item.tokens) for item in batch])
+            inputs["chars"] = self._char_ids(batch, np.arange(width) < lengths[:, None])
         if self.bigrams is not None:
             inputs["bigrams"] = np.zeros_like(ids)
             for row, item in enumerate(batch):
@@ -128,6 +127,15 @@ class Predictor:
             for row, (item, tag_ids) in enumerate(zip(batch, self._decode_tags(scores, lengths))):
                 item.tag_ids = tag_ids
                 item.tag_scores = scores[row, : lengths[row]]
+
+    def _char_ids(self, batch: list[Analysis], real: np.ndarray) -> np.ndarray:
+        """(B, T, MAX_CHARS) character ids of the tokens at the `real` positions; each distinct
+        token of the batch is spelled out once."""
+        tokens = [token for item in batch for token in item.tokens]
+        index = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+        chars = np.zeros((*real.shape, MAX_CHARS), dtype=np.int32)
+        chars[real] = char_matrix(list(index), self.chars)[[index[t] for t in tokens]]
+        return chars
 
     def _decode_tags(self, scores: np.ndarray, lengths: list[int]) -> list[list[int]]:
         if self._crf is not None:

@@ -326,7 +326,7 @@ class NumpyModel:
             words, chars = args[0], np.asarray(args[1]).astype(np.intp, copy=False)
             batch, steps, length = chars.shape
             # A token's features depend on its characters only: compute each spelling once.
-            spellings, where = np.unique(chars.reshape(-1, length), axis=0, return_inverse=True)
+            spellings, where = _distinct_rows(chars.reshape(-1, length))
             count, dim = len(spellings), table.shape[1]
             padded = np.zeros((count, length + width - 1, dim), np.float32)
             padded[:, before: before + length] = table[spellings]
@@ -335,7 +335,7 @@ class NumpyModel:
                 count * length, width * dim)
             features = activation(cols @ kernel + bias).reshape(count, length, -1)
             features *= (spellings > 0)[..., None]
-            per_token = features.max(axis=1)[where.reshape(-1)].reshape(batch, steps, -1)
+            per_token = features.max(axis=1)[where].reshape(batch, steps, -1)
             return [np.concatenate([words, per_token], axis=-1)]
         return run, refs
 
@@ -465,6 +465,18 @@ def _weight_names(graph: dict) -> list[str]:
 
     collect(graph.get("nodes", []))
     return names
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct rows in order of first appearance, each row's index among them): what
+    `np.unique(rows, axis=0, return_inverse=True)` gives up to order, by hashing each row's
+    bytes (np.unique sorts the rows as records, ~10x slower on a batch's characters)."""
+    rows = np.ascontiguousarray(rows)
+    data, size = rows.tobytes(), rows.shape[1] * rows.itemsize
+    seen: dict[bytes, int] = {}
+    where = np.fromiter((seen.setdefault(data[at: at + size], len(seen))
+                         for at in range(0, len(data), size)), np.intp, count=len(rows))
+    return np.frombuffer(b"".join(seen), rows.dtype).reshape(len(seen), rows.shape[1]), where
 
 
 def _time_major_projection(x: np.ndarray, kernel: np.ndarray, bias) -> np.ndarray:
