@@ -62,16 +62,18 @@ class Predictor:
 
     @classmethod
     def load(cls, directory: str, engine: str = "auto", meta: dict | None = None) -> Predictor:
-        """`engine`: 'numpy' (no TensorFlow: fast start), 'keras', or 'auto' (NumPy when the
-        model was exported for it, else Keras). `meta`: the directory's, if already read."""
+        """`engine`: 'numpy' (no TensorFlow: fast start), 'onnx' (NumPy with ONNX Runtime's
+        recurrent kernels), 'keras', or 'auto' (NumPy when the model was exported for it, else
+        Keras). `meta`: the directory's, if already read."""
         from textrnn import bundle
 
         meta = meta or bundle.read_meta(directory)
-        if engine_for(meta, engine) == "numpy":
+        chosen = engine_for(meta, engine)
+        if chosen != "keras":
             from textrnn.predict.runtime import NumpyModel
 
-            return cls(NumpyModel.from_directory(directory), with_lookups(meta, directory),
-                       length_step=1)
+            return cls(NumpyModel.from_directory(directory, engine=chosen),
+                       with_lookups(meta, directory), length_step=1)
         from textrnn.nn import saving  # Keras, asked for or needed
 
         model, meta = saving.load(directory)
@@ -226,13 +228,20 @@ class Predictor:
 
 
 def engine_for(meta: dict, engine: str = "auto") -> str:
-    """Which engine runs a model: 'numpy' or 'keras'."""
-    if engine not in ("auto", "numpy", "keras"):
-        raise UsageError(f"unknown --engine '{engine}' (choose from auto, numpy, keras)")
+    """Which engine runs a model: 'numpy', 'onnx' (only when asked) or 'keras'."""
+    if engine not in ("auto", "numpy", "onnx", "keras"):
+        raise UsageError(f"unknown --engine '{engine}' (choose from auto, numpy, onnx, keras)")
     exported = meta.get("engine", {}).get("numpy", False)
-    if engine == "numpy" and not exported:
+    if engine in ("numpy", "onnx") and not exported:
         reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
         raise UsageError(f"this model has no NumPy export ({reason}); use --engine keras")
+    if engine == "onnx":
+        from importlib.util import find_spec
+
+        if find_spec("onnxruntime") is None or find_spec("onnx") is None:
+            raise UsageError("--engine onnx needs onnxruntime and onnx: "
+                             "pip install 'textrnn[onnx]'")
+        return engine
     return "numpy" if exported and engine != "keras" else "keras"
 
 

@@ -111,9 +111,11 @@ class NumpyModel:
     `get_layer("tags").transitions`).
     """
 
-    def __init__(self, graph: dict, weights, threads: int | None = None):
+    def __init__(self, graph: dict, weights, threads: int | None = None, engine: str = "numpy"):
         """`threads`: 2 runs the two directions of a Bidirectional layer in parallel (the
-        default when the machine has 2+ cores), 1 runs everything in the calling thread."""
+        default when the machine has 2+ cores), 1 runs everything in the calling thread.
+        `engine`: 'onnx' runs the Bidirectional layers `onnx_rnn` can express on ONNX Runtime
+        (their ids in `fused`), the rest in NumPy."""
         if graph.get("format") != FORMAT or int(graph.get("version", 0)) > VERSION:
             raise ValueError(f"not a {FORMAT} graph of version <= {VERSION}")
         self.graph = graph
@@ -123,6 +125,8 @@ class NumpyModel:
         self.weights = {name: np.ascontiguousarray(weights[name], dtype=np.float32)
                         for name in _weight_names(graph)}
         self.threads = min(2, os.cpu_count() or 1) if threads is None else int(threads)
+        self.engine = engine
+        self.fused: list[str] = []
         self._pool = None
         self._pool_lock = threading.Lock()
         self._steps = [self._compile(node) for node in graph["nodes"]]
@@ -139,19 +143,19 @@ class NumpyModel:
         return self._pool
 
     @classmethod
-    def load(cls, graph_path, weights_path) -> NumpyModel:
+    def load(cls, graph_path, weights_path, engine: str = "numpy") -> NumpyModel:
         """From a graph JSON file and a weights .npz file."""
         with open(graph_path, encoding="utf-8") as handle:
             graph = json.load(handle)
         with np.load(weights_path, allow_pickle=False) as weights:
-            return cls(graph, weights)
+            return cls(graph, weights, engine=engine)
 
     @classmethod
-    def from_directory(cls, directory) -> NumpyModel:
+    def from_directory(cls, directory, engine: str = "numpy") -> NumpyModel:
         """A model directory's NumPy model; a missing or damaged file is a BundleError."""
         folder = Path(directory)
         try:
-            return cls.load(folder / GRAPH_FILE, folder / WEIGHTS_FILE)
+            return cls.load(folder / GRAPH_FILE, folder / WEIGHTS_FILE, engine)
         except FileNotFoundError as error:
             raise BundleError(f"{folder}: {Path(error.filename).name} missing") from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
@@ -410,9 +414,19 @@ class NumpyModel:
         backward = _Recurrent(config["backward"], self.weights)
         merge = config["merge_mode"]
         return_sequences = config["return_sequences"]
+        fused = None
+        if self.engine == "onnx":
+            from textrnn.predict import onnx_rnn
+
+            fused = onnx_rnn.bidirectional(config, self.weights, self.threads)
+            if fused is not None:
+                self.fused.append(node["id"])
 
         def run(args, mask, inputs):
             x = args[0]
+            y = None if fused is None else fused(x, mask)
+            if y is not None:
+                return [y]
             worker = self._worker() if x.shape[0] >= _PARALLEL_MIN_BATCH else None
             if worker is None:
                 y, y_rev = forward(x, mask), backward(x, mask)
