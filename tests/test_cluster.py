@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-from dask import dataframe as dd
 from conftest import same_records
+from dask import dataframe as dd
 from dask.distributed import Client, LocalCluster
 
 import textrnn
