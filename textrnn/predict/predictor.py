@@ -200,7 +200,7 @@ class Predictor:
         if probs is None:
             return {key: None, f"{key}_prob" if key == "intent" else "prob": None}
         prob_key = "intent_prob" if key == "intent" else "prob"
-        ranked = np.argsort(-probs) if top_k > 1 or self.multilabel else [np.argmax(probs)]
+        ranked = np.argsort(-probs) if top_k > 1 or self.multilabel else [probs.argmax()]
         best = int(ranked[0])
         cutoff = threshold
         if cutoff is None and self.multilabel:
@@ -329,4 +329,4 @@ def _top_labels(predictor: Predictor, item: Analysis) -> list[str]:
         return []
     if predictor.multilabel:
         return [predictor.labels[i] for i in np.flatnonzero(probs >= MULTILABEL_THRESHOLD)]
-    return [predictor.labels[int(np.argmax(probs))]]
+    return [predictor.labels[int(probs.argmax())]]
