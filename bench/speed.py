@@ -42,8 +42,7 @@ PREDICT_LINES = 100_000  # batch throughput: the SNIPS test sentences repeated t
 STREAM_LINES = 1_000_000  # peak RSS: this many lines piped into one `textrnn predict`
 STREAM_BUDGET = 600  # seconds: an engine too slow for STREAM_LINES in this time streams fewer
 # --engine onnx when textrnn[onnx] is installed (the bench extra brings it)
-PREDICT_ENGINES = (("numpy", "onnx", "keras") if find_spec("onnxruntime") and find_spec("onnx")
-                   else ("numpy", "keras"))
+PREDICT_ENGINES = ("numpy", "onnx", "keras") if find_spec("onnxruntime") else ("numpy", "keras")
 PROFILE_LINES = 20_000  # warm lines for the per-layer profile (bench/profile_predict.py)
 TARGETS = {"single_wall_seconds": 0.5, "sentences_per_second": 5_000, "peak_rss_mib": 300}
 

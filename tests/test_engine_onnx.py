@@ -8,7 +8,6 @@ from textrnn.nn.export import export
 from textrnn.predict.runtime import NumpyModel
 
 pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
 
 
 @pytest.mark.parametrize("encoder", ["lstm", "gru"])
@@ -20,6 +19,17 @@ def test_fused_layers_match_keras(task, encoder):
     assert len(engine.fused) == 2  # both layers on ONNX Runtime, none left to NumPy
     for seed, width in enumerate(WIDTHS):
         assert_same_outputs(model, engine, token_batch(seed, width))
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "gru"])
+def test_the_hand_encoded_model_is_valid_onnx(encoder):
+    onnx = pytest.importorskip("onnx")
+    engine = NumpyModel(*export(factory_model("tag", encoder, bidirectional=True, layers=1)),
+                        engine="onnx")
+    (kernel,) = engine.fused.values()
+    model = onnx.load_from_string(kernel.model)
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == [encoder.upper()]
 
 
 def test_a_mask_with_holes_runs_on_numpy():

@@ -1,10 +1,11 @@
 """Bidirectional LSTM/GRU layers on ONNX Runtime's fused CPU kernels (`--engine onnx`).
 
-Optional (`pip install 'textrnn[onnx]'`): the NumPy engine hands each Bidirectional layer it
-can express here to one ONNX `LSTM` or `GRU` node (opset 14) with `sequence_lens`, built from
-the NumPy export's weights; every other layer stays NumPy. Measured on the default SNIPS model
-(docs/benchmarks.md), the fused kernel runs the BiLSTM faster than NumPy's step loop, whose
-float32 gate math is a dozen separate passes over memory.
+Optional (`pip install 'textrnn[onnx]'`: onnxruntime): the NumPy engine hands each
+Bidirectional layer it can express here to one ONNX `LSTM` or `GRU` node (opset 14) with
+`sequence_lens`, built from the NumPy export's weights (`onnx_proto` encodes it); every other
+layer stays NumPy. Measured on the default SNIPS model (docs/benchmarks.md), the fused kernel
+runs the BiLSTM faster than NumPy's step loop, whose float32 gate math is a dozen separate
+passes over memory.
 
 Keras' semantics map onto ONNX's for right-padded rows: the forward direction stops at each
 row's length, the backward one starts at its last real token, and `Bidirectional` (returning
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnxruntime
-from onnx import TensorProto, helper, numpy_helper
+
+from textrnn.predict import onnx_proto
 
 OPSET = 14
 IR_VERSION = 8  # what opset 14 needs; old enough for every supported onnxruntime
@@ -58,34 +60,36 @@ def _onnx_weights(cell: str, config: dict, weights: dict):
     return get["kernel"][:, order].T, get["recurrent_kernel"][:, order].T, bias
 
 
+def recurrent_model(cell: str, directions: list, reset_after: bool) -> bytes:
+    """The ONNX model (serialised) of one bidirectional LSTM/GRU node: X (T, B, D) and
+    lengths (B,) in, Y (T, 2, B, h) out; `directions` are `_onnx_weights` of each."""
+    stacked = [np.stack(parts) for parts in zip(*directions)]
+    units = stacked[1].shape[2]
+    attributes = {"direction": "bidirectional", "hidden_size": units}
+    if cell == "gru":
+        attributes["linear_before_reset"] = int(reset_after)
+    return onnx_proto.model(
+        [onnx_proto.node(cell.upper(), ["X", "W", "R", "B", "lengths"], ["Y"], **attributes)],
+        [onnx_proto.value_info("X", onnx_proto.FLOAT, ["T", "B", "D"]),
+         onnx_proto.value_info("lengths", onnx_proto.INT32, ["B"])],
+        [onnx_proto.value_info("Y", onnx_proto.FLOAT, ["T", 2, "B", units])],
+        [onnx_proto.tensor(name, array) for name, array in zip("WRB", stacked)],
+        OPSET, IR_VERSION)
+
+
 class FusedBidirectional:
     """`(x (B, T, D), mask (B, T) or None) -> (B, T, 2h)`, or None for a mask ONNX cannot
     take."""
 
     def __init__(self, cell: str, directions: list, reset_after: bool, threads: int):
-        stacked = [np.ascontiguousarray(np.stack(parts), dtype=np.float32)
-                   for parts in zip(*directions)]
-        units = stacked[1].shape[2]
-        attributes = {"direction": "bidirectional", "hidden_size": units}
-        if cell == "gru":
-            attributes["linear_before_reset"] = int(reset_after)
-        node = helper.make_node(cell.upper(), ["X", "W", "R", "B", "lengths"], ["Y"],
-                                **attributes)
-        graph = helper.make_graph(
-            [node], "textrnn_recurrent",
-            [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", "D"]),
-             helper.make_tensor_value_info("lengths", TensorProto.INT32, ["B"])],
-            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", 2, "B", units])],
-            [numpy_helper.from_array(array, name) for array, name in zip(stacked, "WRB")])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-        model.ir_version = IR_VERSION
+        self.model = recurrent_model(cell, directions, reset_after)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
         # Spinning threads steal the cores from everything else on a shared machine.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.units = units
-        self.session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+        self.units = directions[0][1].shape[1]
+        self.session = onnxruntime.InferenceSession(self.model, options,
                                                     providers=["CPUExecutionProvider"])
 
     def __call__(self, x: np.ndarray, mask) -> np.ndarray | None:

@@ -238,9 +238,8 @@ def engine_for(meta: dict, engine: str = "auto") -> str:
     if engine == "onnx":
         from importlib.util import find_spec
 
-        if find_spec("onnxruntime") is None or find_spec("onnx") is None:
-            raise UsageError("--engine onnx needs onnxruntime and onnx: "
-                             "pip install 'textrnn[onnx]'")
+        if find_spec("onnxruntime") is None:
+            raise UsageError("--engine onnx needs onnxruntime: pip install 'textrnn[onnx]'")
         return engine
     return "numpy" if exported and engine != "keras" else "keras"
 

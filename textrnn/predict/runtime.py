@@ -115,7 +115,7 @@ class NumpyModel:
         """`threads`: 2 runs the two directions of a Bidirectional layer in parallel (the
         default when the machine has 2+ cores), 1 runs everything in the calling thread.
         `engine`: 'onnx' runs the Bidirectional layers `onnx_rnn` can express on ONNX Runtime
-        (their ids in `fused`), the rest in NumPy."""
+        (by node id in `fused`), the rest in NumPy."""
         if graph.get("format") != FORMAT or int(graph.get("version", 0)) > VERSION:
             raise ValueError(f"not a {FORMAT} graph of version <= {VERSION}")
         self.graph = graph
@@ -126,7 +126,7 @@ class NumpyModel:
                         for name in _weight_names(graph)}
         self.threads = min(2, os.cpu_count() or 1) if threads is None else int(threads)
         self.engine = engine
-        self.fused: list[str] = []
+        self.fused: dict = {}  # node id -> its onnx_rnn kernel
         self._pool = None
         self._pool_lock = threading.Lock()
         self._steps = [self._compile(node) for node in graph["nodes"]]
@@ -420,7 +420,7 @@ class NumpyModel:
 
             fused = onnx_rnn.bidirectional(config, self.weights, self.threads)
             if fused is not None:
-                self.fused.append(node["id"])
+                self.fused[node["id"]] = fused
 
         def run(args, mask, inputs):
             x = args[0]
