@@ -13,6 +13,7 @@ from pathlib import Path
 from fasttext_rows import FASTTEXT, FT_SEED
 from harness import SEED, SINGLE_RUNS
 from joint import TRAIN_BUDGET
+from profile_predict import profile_table
 from speed import PREDICT_LINES, TARGETS
 
 REFERENCES = [
@@ -213,6 +214,7 @@ def ratio_text(a, b, what_faster: str) -> str:
 
 PREDICT_LABELS = {
     "textrnn numpy": "textrnn, `--engine numpy` (the default)",
+    "textrnn onnx": "textrnn, `--engine onnx` (BiLSTM on ONNX Runtime)",
     "textrnn keras": "textrnn, `--engine keras`",
     "fastText": "fastText intent classifier",
     "fastText joint peer": "fastText joint peer (intent + window tagger), in-process only",
@@ -317,6 +319,16 @@ def predict_section(result: dict) -> list[str]:
         ]
     elif flops.get("note"):
         lines += [f"% of FP32 peak: {flops['note']}.", ""]
+    for engine, profile in (result.get("profiles") or {}).items():
+        if "error" in profile:
+            lines += [f"Profile of `--engine {engine}` failed: {profile['error'].splitlines()[0]}",
+                      ""]
+            continue
+        lines += [f"Where warm prediction spends its time, `--engine {engine}` "
+                  f"(`bench/profile_predict.py --model DIR --engine {engine}`: "
+                  f"{profile['lines']:,} lines in-process, one NumPy thread, each stage and "
+                  "layer timed; shares hold better than seconds on a shared machine):", "",
+                  *profile_table(profile), ""]
     return lines + failures(rows, PREDICT_LABELS)
 
 

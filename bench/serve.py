@@ -1,12 +1,14 @@
 """Serving benchmark: `textrnn serve` under load from 1, 8 and 64 clients, beside batch
 `textrnn predict` through the CLI in the same run.
 
-    .venv/bin/python bench/serve.py --model DIR --out FILE.json [--data test.csv]
+    .venv/bin/python bench/serve.py --model DIR --out FILE.json [--data test.csv] [--client wrk]
 
-The load comes from a small HTTP/1.1 keep-alive client on asyncio streams (standard library
-only), one connection per client: on two shared cores a heavier client (httpx) would measure
-itself more than the server. Everything runs on 127.0.0.1; every phase is bounded in requests
-and time. Prints a Markdown table and writes every number to FILE.json.
+The load comes from `wrk` (Debian's package: compiled, one thread, a Lua script that cycles
+through the sentences, one a request) when it is installed, else from a small HTTP/1.1
+keep-alive client on asyncio streams (standard library only); one connection per client. On
+two shared cores the load generator's own CPU is taken from the server, so the lighter the
+better. Everything runs on 127.0.0.1; every phase is bounded in requests or time. Prints a
+Markdown table and writes every number to FILE.json.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import asyncio
 import csv
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -43,12 +47,13 @@ def textrnn(*args: str) -> list[str]:
     return [sys.executable, "-m", "textrnn", *args]
 
 
-def cli_predict(model: Path, texts: list[str], work: Path) -> dict:
+def cli_predict(model: Path, texts: list[str], work: Path, engine: str) -> dict:
     """Batch `textrnn predict` sentences/s with the start-up (one sentence's run) taken out."""
     lines = (texts * (CLI_LINES // len(texts) + 1))[:CLI_LINES]
     source = work / "lines.txt"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    base = ["--format", "jsonl", "--output", os.devnull, "--model", str(model)]
+    base = ["--format", "jsonl", "--output", os.devnull, "--model", str(model), "--engine",
+            engine]
     started = time.perf_counter()
     subprocess.run(textrnn("predict", texts[0], *base), check=True, env=env(),
                    timeout=PHASE_TIMEOUT)
@@ -113,6 +118,38 @@ def percentiles(latencies: list[float]) -> dict:
     return {"p50_ms": at(0.50), "p99_ms": at(0.99), "mean_ms": statistics.fmean(ordered) * 1000}
 
 
+WRK_SCRIPT = """-- POST /model/parse with one sentence a request, cycling through them
+local bodies = {%s}
+local at = 0
+request = function()
+  at = at %% #bodies + 1
+  return wrk.format("POST", "/model/parse", {["Content-Type"] = "application/json"}, bodies[at])
+end
+"""
+WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk_load(port: int, texts: list[str], connections: int, seconds: int, work: Path) -> dict:
+    """`wrk` for `seconds` from `connections` connections; throughput, latency, errors."""
+    script = work / "parse.lua"
+    bodies = ", ".join(f"[==[{json.dumps({'text': text})}]==]" for text in texts)
+    script.write_text(WRK_SCRIPT % bodies, encoding="utf-8")
+    done = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s",
+                           "--latency", "-s", str(script), f"http://127.0.0.1:{port}/"],
+                          capture_output=True, text=True, check=True,
+                          timeout=seconds + PHASE_TIMEOUT)
+    out = done.stdout
+    latency = {q: float(v) * WRK_UNITS[unit] for q, v, unit in
+               re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|"
+                                            r"timeout):? (\d+)", out))
+    return {"clients": connections, "requests": requests, "sentences": requests,
+            "errors": errors, "wall_seconds": seconds,
+            "sentences_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": latency["50"], "p99_ms": latency["99"], "wrk": out}
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -120,10 +157,11 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def start_server(model: Path, port: int) -> subprocess.Popen:
+def start_server(model: Path, port: int, engine: str) -> subprocess.Popen:
     import urllib.request
 
-    process = subprocess.Popen(textrnn("serve", "--model", str(model), "--port", str(port)),
+    process = subprocess.Popen(textrnn("serve", "--model", str(model), "--port", str(port),
+                                       "--engine", engine),
                                env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -136,7 +174,33 @@ def start_server(model: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not become ready in 120 s")
 
 
-def run(model: Path, texts: list[str], long_run: int, batch_size: int) -> dict:
+def run_wrk(model: Path, texts: list[str], seconds: int, engine: str) -> dict:
+    """The CLI's warm rate, then `wrk` at 1, 8 and 64 connections (the last for `seconds`)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result: dict = {"load_average_before": os.getloadavg(), "client": "wrk"}
+    with tempfile.TemporaryDirectory() as work:
+        log("CLI batch predict")
+        result["cli"] = cli_predict(model, texts, Path(work), engine)
+        server = start_server(model, port, engine)
+        try:
+            log("warm-up: 5 s")
+            wrk_load(port, texts, 1, 5, Path(work))
+            result["phases"] = {}
+            for label, clients, length in (("1 connection", 1, 20), ("8 connections", 8, 20),
+                                           ("64 connections", 64, seconds)):
+                log(f"{label}, {length} s")
+                result["phases"][label] = wrk_load(port, texts, clients, length, Path(work))
+            result["server_peak_rss_mib"] = peak_rss_mib(server.pid)
+        finally:
+            server.terminate()
+            result["server_exit_code"] = server.wait(timeout=60)
+    result["load_average_after"] = os.getloadavg()
+    return result
+
+
+def run(model: Path, texts: list[str], long_run: int, batch_size: int, engine: str) -> dict:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -146,11 +210,11 @@ def run(model: Path, texts: list[str], long_run: int, batch_size: int) -> dict:
     batches = [request_bytes(f"/v1/models/{name}:predict",
                              {"instances": texts[i: i + batch_size]})
                for i in range(0, len(texts) - batch_size + 1, batch_size)]
-    result: dict = {"load_average_before": os.getloadavg()}
+    result: dict = {"load_average_before": os.getloadavg(), "client": "python"}
     with tempfile.TemporaryDirectory() as work:
         log("CLI batch predict")
-        result["cli"] = cli_predict(model, texts, Path(work))
-    server = start_server(model, port)
+        result["cli"] = cli_predict(model, texts, Path(work), engine)
+    server = start_server(model, port, engine)
     try:
         log("warm-up: 1,000 requests")
         load(port, cycle(1000), 1, 1000)
@@ -183,14 +247,22 @@ def table(result: dict) -> str:
         rows.append(f"| {label} | {phase['requests']:,} | {phase['sentences_per_second']:,.0f} "
                     f"| {phase['sentences_per_second'] / cli:.0%} | {phase['p50_ms']:.2f} | "
                     f"{phase['p99_ms']:.2f} | {phase['errors']} |")
-    long_run = next(p for label, p in result["phases"].items() if label.startswith("64 clients,"))
-    before, after = result["phases"]["1 client, before"], result["phases"]["1 client, after"]
     loads = ["/".join(f"{x:.1f}" for x in result[key])
              for key in ("load_average_before", "load_average_after")]
-    rows += ["", f"64-client run, p50/p99: first 1,000 requests {_pair(long_run['first_1000'])}"
-             f" ms, last 1,000 {_pair(long_run['last_1000'])} ms. One client before it "
-             f"{_pair(before)} ms, after it {_pair(after)} ms.",
-             f"Server peak RSS {result['server_peak_rss_mib']:.0f} MiB; exit code after SIGTERM "
+    rows.append("")
+    if result["client"] == "python":
+        long_run = next(p for label, p in result["phases"].items()
+                        if label.startswith("64 clients,"))
+        before, after = result["phases"]["1 client, before"], result["phases"]["1 client, after"]
+        rows.append(f"64-client run, p50/p99: first 1,000 requests "
+                    f"{_pair(long_run['first_1000'])} ms, last 1,000 "
+                    f"{_pair(long_run['last_1000'])} ms. One client before it {_pair(before)} "
+                    f"ms, after it {_pair(after)} ms.")
+    else:
+        rows.append("Load from `wrk -t 1 --latency` with a Lua script cycling through the "
+                    "sentences (`/model/parse`, one a request); errors are non-2xx answers and "
+                    "socket errors.")
+    rows += [f"Server peak RSS {result['server_peak_rss_mib']:.0f} MiB; exit code after SIGTERM "
              f"{result['server_exit_code']}. Load average (1/5/15 min) before {loads[0]}, after "
              f"{loads[1]} (a shared machine)."]
     return "\n".join(rows)
@@ -209,10 +281,19 @@ def main() -> None:
                         help="requests in the 64-client run (default 100,000)")
     parser.add_argument("--batch-size", type=int, default=16,
                         help="sentences per request on the batch route")
+    parser.add_argument("--client", choices=("wrk", "python"),
+                        default="wrk" if shutil.which("wrk") else "python",
+                        help="load generator (default: wrk when installed)")
+    parser.add_argument("--engine", default="numpy", help="numpy or onnx, for the CLI and the "
+                        "server alike")
+    parser.add_argument("--seconds", type=int, default=60,
+                        help="wrk: length of the 64-connection run")
     args = parser.parse_args()
     with open(args.data, encoding="utf-8", newline="") as handle:
         texts = [" ".join(row["text"].split()) for row in csv.DictReader(handle)]
-    result = run(args.model, [t for t in texts if t], args.requests, args.batch_size)
+    texts = [t for t in texts if t]
+    result = (run_wrk(args.model, texts, args.seconds, args.engine) if args.client == "wrk"
+              else run(args.model, texts, args.requests, args.batch_size, args.engine))
     result["model"] = str(args.model)
     result["cpus"] = os.cpu_count()
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -11,11 +11,13 @@ import shlex
 import statistics
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 from fasttext_rows import FASTTEXT, FT_SCRIPT, ft_predict, ft_text, ft_train
 from harness import (
     PREDICT_TIMEOUT,
+    ROOT,
     SEED,
     SINGLE_RUNS,
     TRAIN_TIMEOUT,
@@ -39,7 +41,9 @@ from joint import time_ft_joint_predict, window_features
 PREDICT_LINES = 100_000  # batch throughput: the SNIPS test sentences repeated to this many lines
 STREAM_LINES = 1_000_000  # peak RSS: this many lines piped into one `textrnn predict`
 STREAM_BUDGET = 600  # seconds: an engine too slow for STREAM_LINES in this time streams fewer
-PREDICT_ENGINES = ("numpy", "keras")
+# --engine onnx when textrnn[onnx] is installed (the bench extra brings it)
+PREDICT_ENGINES = ("numpy", "onnx", "keras") if find_spec("onnxruntime") else ("numpy", "keras")
+PROFILE_LINES = 20_000  # warm lines for the per-layer profile (bench/profile_predict.py)
 TARGETS = {"single_wall_seconds": 0.5, "sentences_per_second": 5_000, "peak_rss_mib": 300}
 
 # A fastText process that labels stdin in batches, as `textrnn predict` does (argv[2] lines).
@@ -329,6 +333,15 @@ def bench_predict(args, work: Path) -> dict:
     attempt(rows, "fastText joint peer", ft_joint_predict_speed, work, train_rows, texts,
             len(lines), keep)
     keep.clear()
+    profiles = {}
+    for engine in PREDICT_ENGINES[:-1]:  # the NumPy graph's layers (not Keras')
+        try:
+            profiles[engine] = run_json(
+                [sys.executable, ROOT / "bench" / "profile_predict.py", "--model", model,
+                 "--engine", engine, "--lines", str(PROFILE_LINES), "--data", test, "--json"],
+                PREDICT_TIMEOUT)[1]
+        except BenchError as error:
+            profiles[engine] = {"error": str(error)}
     flops, cpu = model_flops(meta, texts, model), cpu_peak()
     for kind, row in rows.items():
         if "error" in row:
@@ -349,4 +362,5 @@ def bench_predict(args, work: Path) -> dict:
             "model_spec": meta.get("model"), "model_engine": meta.get("engine"),
             "sentence": texts[0], "batch_lines": len(lines), "stream_lines": STREAM_LINES,
             "engines_agree_on_sentence": len(agree) < 2 or all(a == agree[0] for a in agree),
-            "flops": flops, "cpu": cpu, "targets": verdict, "test": str(test)}
+            "flops": flops, "cpu": cpu, "targets": verdict, "test": str(test),
+            "profiles": profiles}

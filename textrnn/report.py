@@ -14,7 +14,6 @@ from rich.text import Text
 
 from textrnn.data.align import Span
 from textrnn.data.markup import markup_line
-from textrnn.data.rasa import rasa_yaml
 from textrnn.predict import page
 from textrnn.predict.rasa import FALLBACK_INTENT
 
@@ -361,6 +360,8 @@ def rasa_predictions(items: list[tuple[str, float, str]]) -> str:
     """A Rasa NLU file of predictions for review: grouped by intent, the least confident
     utterances first (and the groups by their least confident one), the confidence in each
     example's metadata."""
+    from textrnn.data.rasa import rasa_yaml  # YAML: imported when asked for (start-up time)
+
     groups: dict[str, list[tuple[float, str]]] = {}
     for intent, prob, line in items:
         groups.setdefault(intent, []).append((prob, line))

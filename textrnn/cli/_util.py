@@ -71,7 +71,8 @@ Lowercase = Annotated[bool, typer.Option(
     "--lowercase/--keep-case", help="Lowercase the text before anything else (the model then "
     "ignores case).")]
 EngineOption = Annotated[str, typer.Option(
-    "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow) or keras.")]
+    "--engine", help="auto (NumPy when the model has it), numpy (no TensorFlow), onnx (NumPy "
+    "with ONNX Runtime's fused LSTM/GRU kernels: pip install 'textrnn[onnx]') or keras.")]
 Format = Annotated[Optional[str], typer.Option(
     "--format", help="Data format: csv, tsv, jsonl, parquet, fasttext, conll, markup "
     "([text](slot) lines), rasa (Rasa NLU YAML), spans (span JSON lines) (default: by the "

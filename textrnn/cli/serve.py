@@ -52,6 +52,9 @@ def serve_cli(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
     ui: Annotated[bool, typer.Option(help="Answer GET / with a page to try the model in a "
                                      "browser.")] = True,
+    engine: Annotated[str, typer.Option(
+        help="numpy, or onnx (NumPy with ONNX Runtime's fused LSTM/GRU kernels: pip install "
+        "'textrnn[onnx]').")] = "numpy",
 ):
     """Serve a model over HTTP: Rasa's /model/parse, a batch route, health, metrics, a page."""
     try:
@@ -66,11 +69,13 @@ def serve_cli(
 
     if max_instances > queue_size:
         raise UsageError("--max-instances must not exceed --queue-size")
+    if engine not in ("numpy", "onnx"):
+        raise UsageError(f"unknown --engine '{engine}' (the server runs numpy or onnx)")
     config = server.ServeConfig(str(model), name or model.resolve().name, max_batch,
                                 batch_wait_ms, queue_size, max_instances, max_body, token,
-                                watch, ui)
+                                watch, ui, engine)
     check_address(host, port)
-    predictor = load_numpy(model)  # a damaged model stops here, with exit code 2
+    predictor = load_numpy(model, engine)  # a damaged model stops here, with exit code 2
     server.configure_logging()
     # uvicorn drains in-flight requests on SIGTERM, then raises the signal again: exit 0 then.
     signal.signal(signal.SIGTERM, _exit_cleanly)

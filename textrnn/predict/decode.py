@@ -29,44 +29,46 @@ def viterbi_batch(emissions, lengths, transitions, start, end, allowed=None) -> 
     Returns:
         One ``list[int]`` per row, of its length; never the pad tag 0.
     """
-    # float32 halves the memory traffic of the (B, K, K) step, the cost that dominates.
+    # The forward pass keeps only each step's best scores: (from, B, to) candidates reduce over
+    # their first axis with whole (B, to) slabs at a time, which NumPy vectorises (an argmax over
+    # a short last axis runs row by row). The way back recomputes one (B, from) argmax a step,
+    # over the same float32 sums, so it picks the same (first) best tag.
     e = np.array(emissions, dtype=np.float32)
     lengths = np.asarray(lengths, dtype=np.int64)
-    batch, steps, _ = e.shape
+    batch, steps, num_tags = e.shape
     if steps == 0:
         return [[] for _ in range(batch)]
     e[:, :, PAD_TAG] = -np.inf
     trans = np.asarray(transitions, dtype=np.float32)
     if allowed is not None:
         trans = np.where(np.asarray(allowed, dtype=bool), trans, np.float32(-np.inf))
-    into = np.ascontiguousarray(trans.T)  # [to, from]: reductions run along contiguous memory
-    score = np.asarray(start, dtype=np.float32) + e[:, 0]  # (B, K)
-    back = np.zeros((batch, steps, e.shape[2]), dtype=np.int64)
+    scores = np.empty((steps, batch, num_tags), np.float32)  # best score ending at each tag
+    scores[0] = np.asarray(start, dtype=np.float32) + e[:, 0]
+    candidates = np.empty((num_tags, batch, num_tags), np.float32)
     for t in range(1, steps):
-        candidates = score[:, None, :] + into  # (B, to, from)
-        best = candidates.argmax(axis=2)
-        back[:, t] = best
-        reached = np.take_along_axis(candidates, best[:, :, None], axis=2)[:, :, 0]
+        np.add(scores[t - 1].T[:, :, None], trans[:, None, :], out=candidates)
+        reached = candidates.max(axis=0)
+        reached += e[:, t]
         live = (t < lengths)[:, None]  # rows already ended keep their scores
-        score = np.where(live, reached + e[:, t], score)
-    score = score + np.asarray(end, dtype=np.float32)
+        np.copyto(scores[t], np.where(live, reached, scores[t - 1]))
+    final = scores[-1] + np.asarray(end, dtype=np.float32)
+    current = final.argmax(axis=1)
+    finite = np.isfinite(final[np.arange(batch), current])
+    path = np.zeros((batch, steps), np.int64)
+    path[np.arange(batch), np.maximum(lengths - 1, 0)] = current
+    into = np.ascontiguousarray(trans.T)  # [to, from]
+    for t in range(steps - 1, 0, -1):
+        inside = t < lengths
+        current = np.where(inside, (scores[t - 1] + into[current]).argmax(axis=1), current)
+        path[:, t - 1] = np.where(inside, current, path[:, t - 1])
     paths = []
-    for row in range(batch):
-        length = int(lengths[row])
-        if length == 0:
-            paths.append([])
-            continue
-        best = int(score[row].argmax())
-        if not np.isfinite(score[row, best]):
+    for row, length in enumerate(lengths.tolist()):
+        if length and not finite[row]:
             if allowed is None:
                 raise ValueError("no tag sequence has a finite score")
             paths.append(viterbi_decode(emissions[row, :length], transitions, start, end))
-            continue
-        path = [best]
-        for t in range(length - 1, 0, -1):
-            best = int(back[row, t, best])
-            path.append(best)
-        paths.append(path[::-1])
+        else:
+            paths.append(path[row, :length].tolist())
     return paths
 
 

@@ -33,14 +33,15 @@ class Loaded:
     signature: tuple
 
 
-def load_numpy(directory: str | Path) -> Predictor:
-    """The model's Predictor on the NumPy engine; a model without the export is refused."""
+def load_numpy(directory: str | Path, engine: str = "numpy") -> Predictor:
+    """The model's Predictor on the NumPy engine (or 'onnx': NumPy with ONNX Runtime's
+    recurrent kernels); a model without the export is refused."""
     meta = bundle.read_meta(directory)
     if not meta.get("engine", {}).get("numpy", False):
         reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
         raise UsageError(f"{directory}: this model has no NumPy export ({reason}); the server "
                          "runs without TensorFlow: retrain it with this textrnn")
-    return Predictor.load(str(directory), "numpy")
+    return Predictor.load(str(directory), engine)
 
 
 def signature(directory: Path) -> tuple:
@@ -57,8 +58,10 @@ def signature(directory: Path) -> tuple:
 
 
 class ModelSlot:
-    def __init__(self, directory: str | Path, predictor: Predictor | None = None):
+    def __init__(self, directory: str | Path, predictor: Predictor | None = None,
+                 engine: str = "numpy"):
         self.directory = Path(directory)
+        self.engine = engine
         self.current: Loaded | None = None
         self.error: str | None = None  # why the last load failed, until one succeeds
         self._failed: tuple | None = None  # the signature that failed, not retried by polling
@@ -76,7 +79,7 @@ class ModelSlot:
         if it does not load. Blocking: call it off the event loop."""
         before = signature(self.directory)
         try:
-            predictor = load_numpy(self.directory)
+            predictor = load_numpy(self.directory, self.engine)
             digest = fingerprint(self.directory)
         except (TextrnnError, OSError) as error:
             self.error, self._failed = str(error), before

@@ -62,16 +62,18 @@ class Predictor:
 
     @classmethod
     def load(cls, directory: str, engine: str = "auto", meta: dict | None = None) -> Predictor:
-        """`engine`: 'numpy' (no TensorFlow: fast start), 'keras', or 'auto' (NumPy when the
-        model was exported for it, else Keras). `meta`: the directory's, if already read."""
+        """`engine`: 'numpy' (no TensorFlow: fast start), 'onnx' (NumPy with ONNX Runtime's
+        recurrent kernels), 'keras', or 'auto' (NumPy when the model was exported for it, else
+        Keras). `meta`: the directory's, if already read."""
         from textrnn import bundle
 
         meta = meta or bundle.read_meta(directory)
-        if engine_for(meta, engine) == "numpy":
+        chosen = engine_for(meta, engine)
+        if chosen != "keras":
             from textrnn.predict.runtime import NumpyModel
 
-            return cls(NumpyModel.from_directory(directory), with_lookups(meta, directory),
-                       length_step=1)
+            return cls(NumpyModel.from_directory(directory, engine=chosen),
+                       with_lookups(meta, directory), length_step=1)
         from textrnn.nn import saving  # Keras, asked for or needed
 
         model, meta = saving.load(directory)
@@ -102,9 +104,8 @@ class Predictor:
             ids[row, : len(item.tokens)] = self.vocab.encode(item.tokens)
         inputs = {"tokens": ids}
         if self.chars is not None:
-            inputs["chars"] = np.zeros((*ids.shape, MAX_CHARS), dtype=np.int32)
-            for row, item in enumerate(batch):
-                inputs["chars"][row, : len(item.tokens)] = char_matrix(item.tokens, self.chars)
+            lengths = np.array([len(item.tokens) for item in batch])
+            inputs["chars"] = self._char_ids(batch, np.arange(width) < lengths[:, None])
         if self.bigrams is not None:
             inputs["bigrams"] = np.zeros_like(ids)
             for row, item in enumerate(batch):
@@ -128,6 +129,15 @@ class Predictor:
             for row, (item, tag_ids) in enumerate(zip(batch, self._decode_tags(scores, lengths))):
                 item.tag_ids = tag_ids
                 item.tag_scores = scores[row, : lengths[row]]
+
+    def _char_ids(self, batch: list[Analysis], real: np.ndarray) -> np.ndarray:
+        """(B, T, MAX_CHARS) character ids of the tokens at the `real` positions; each distinct
+        token of the batch is spelled out once."""
+        tokens = [token for item in batch for token in item.tokens]
+        index = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+        chars = np.zeros((*real.shape, MAX_CHARS), dtype=np.int32)
+        chars[real] = char_matrix(list(index), self.chars)[[index[t] for t in tokens]]
+        return chars
 
     def _decode_tags(self, scores: np.ndarray, lengths: list[int]) -> list[list[int]]:
         if self._crf is not None:
@@ -190,7 +200,7 @@ class Predictor:
         if probs is None:
             return {key: None, f"{key}_prob" if key == "intent" else "prob": None}
         prob_key = "intent_prob" if key == "intent" else "prob"
-        ranked = np.argsort(-probs) if top_k > 1 or self.multilabel else [np.argmax(probs)]
+        ranked = np.argsort(-probs) if top_k > 1 or self.multilabel else [probs.argmax()]
         best = int(ranked[0])
         cutoff = threshold
         if cutoff is None and self.multilabel:
@@ -218,13 +228,19 @@ class Predictor:
 
 
 def engine_for(meta: dict, engine: str = "auto") -> str:
-    """Which engine runs a model: 'numpy' or 'keras'."""
-    if engine not in ("auto", "numpy", "keras"):
-        raise UsageError(f"unknown --engine '{engine}' (choose from auto, numpy, keras)")
+    """Which engine runs a model: 'numpy', 'onnx' (only when asked) or 'keras'."""
+    if engine not in ("auto", "numpy", "onnx", "keras"):
+        raise UsageError(f"unknown --engine '{engine}' (choose from auto, numpy, onnx, keras)")
     exported = meta.get("engine", {}).get("numpy", False)
-    if engine == "numpy" and not exported:
+    if engine in ("numpy", "onnx") and not exported:
         reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
         raise UsageError(f"this model has no NumPy export ({reason}); use --engine keras")
+    if engine == "onnx":
+        from importlib.util import find_spec
+
+        if find_spec("onnxruntime") is None:
+            raise UsageError("--engine onnx needs onnxruntime: pip install 'textrnn[onnx]'")
+        return engine
     return "numpy" if exported and engine != "keras" else "keras"
 
 
@@ -312,4 +328,4 @@ def _top_labels(predictor: Predictor, item: Analysis) -> list[str]:
         return []
     if predictor.multilabel:
         return [predictor.labels[i] for i in np.flatnonzero(probs >= MULTILABEL_THRESHOLD)]
-    return [predictor.labels[int(np.argmax(probs))]]
+    return [predictor.labels[int(probs.argmax())]]

@@ -1,4 +1,5 @@
-"""`textrnn serve`: a model directory behind HTTP, on Starlette, answered by the NumPy engine.
+"""`textrnn serve`: a model directory behind HTTP, on Starlette, answered by the NumPy engine
+(`--engine onnx`: with ONNX Runtime's recurrent kernels).
 
 Routes: Rasa's `POST /model/parse`, `GET /version`, `GET /status`; a TF-Serving-shaped batch
 `POST /v1/models/{name}:predict`; KServe's `/v2/health/live` and `/v2/health/ready`;
@@ -53,6 +54,7 @@ class ServeConfig:
     token: str | None = None
     watch_seconds: float = 2.0  # how often to look for a replaced model; 0: only on SIGHUP
     ui: bool = True  # GET /: the page
+    engine: str = "numpy"  # or "onnx"
 
 
 def answer(queries: list[Query], predictor: Predictor) -> list:
@@ -74,7 +76,7 @@ class Service:
 
     def __init__(self, config: ServeConfig, predictor: Predictor | None = None):
         self.config = config
-        self.slot = ModelSlot(config.model, predictor)
+        self.slot = ModelSlot(config.model, predictor, config.engine)
         self.telemetry = Telemetry()
         self.batcher: MicroBatcher | None = None
         self._reloading = asyncio.Lock()
