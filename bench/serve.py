@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -174,54 +175,57 @@ def start_server(model: Path, port: int, engine: str) -> subprocess.Popen:
     raise SystemExit("the server did not become ready in 120 s")
 
 
-def run_wrk(model: Path, texts: list[str], seconds: int, engine: str) -> dict:
-    """The CLI's warm rate, then `wrk` at 1, 8 and 64 connections (the last for `seconds`)."""
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result: dict = {"load_average_before": os.getloadavg(), "client": "wrk"}
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def cli_then_server(model: Path, texts: list[str], engine: str, client: str):
+    """The CLI's warm rate first (the cores to itself), then the server on a free port:
+    yields (result, port, server) and records the server's peak RSS and exit."""
+    port = free_port()
+    result: dict = {"load_average_before": os.getloadavg(), "client": client, "phases": {}}
     with tempfile.TemporaryDirectory() as work:
         log("CLI batch predict")
         result["cli"] = cli_predict(model, texts, Path(work), engine)
-        server = start_server(model, port, engine)
-        try:
-            log("warm-up: 5 s")
-            wrk_load(port, texts, 1, 5, Path(work))
-            result["phases"] = {}
-            for label, clients, length in (("1 connection", 1, 20), ("8 connections", 8, 20),
-                                           ("64 connections", 64, seconds)):
-                log(f"{label}, {length} s")
-                result["phases"][label] = wrk_load(port, texts, clients, length, Path(work))
-            result["server_peak_rss_mib"] = peak_rss_mib(server.pid)
-        finally:
-            server.terminate()
-            result["server_exit_code"] = server.wait(timeout=60)
+    server = start_server(model, port, engine)
+    try:
+        yield result, port, server
+        result["server_peak_rss_mib"] = peak_rss_mib(server.pid)
+    finally:
+        server.terminate()
+        result["server_exit_code"] = server.wait(timeout=60)
     result["load_average_after"] = os.getloadavg()
+
+
+def run_wrk(model: Path, texts: list[str], seconds: int, engine: str) -> dict:
+    """The CLI's warm rate, then `wrk` at 1, 8 and 64 connections (the last for `seconds`)."""
+    with cli_then_server(model, texts, engine, "wrk") as (result, port, _), \
+            tempfile.TemporaryDirectory() as work:
+        log("warm-up: 5 s")
+        wrk_load(port, texts, 1, 5, Path(work))
+        for label, clients, length in (("1 connection", 1, 20), ("8 connections", 8, 20),
+                                       ("64 connections", 64, seconds)):
+            log(f"{label}, {length} s")
+            result["phases"][label] = wrk_load(port, texts, clients, length, Path(work))
     return result
 
 
 def run(model: Path, texts: list[str], long_run: int, batch_size: int, engine: str) -> dict:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     name = model.resolve().name
     parse = [request_bytes("/model/parse", {"text": text}) for text in texts]
     cycle = lambda n: (parse * (n // len(parse) + 1))[:n]  # noqa: E731
     batches = [request_bytes(f"/v1/models/{name}:predict",
                              {"instances": texts[i: i + batch_size]})
                for i in range(0, len(texts) - batch_size + 1, batch_size)]
-    result: dict = {"load_average_before": os.getloadavg(), "client": "python"}
-    with tempfile.TemporaryDirectory() as work:
-        log("CLI batch predict")
-        result["cli"] = cli_predict(model, texts, Path(work), engine)
-    server = start_server(model, port, engine)
-    try:
+    with cli_then_server(model, texts, engine, "python") as (result, port, _):
         log("warm-up: 1,000 requests")
         load(port, cycle(1000), 1, 1000)
         phases = [("1 client, before", 3000, 1), ("8 clients", 10_000, 8),
                   (f"64 clients, {long_run:,} requests", long_run, 64),
                   ("1 client, after", 3000, 1)]
-        result["phases"] = {}
         for label, count, clients in phases:
             log(label)
             result["phases"][label] = load(port, cycle(count), clients, count)
@@ -229,11 +233,6 @@ def run(model: Path, texts: list[str], long_run: int, batch_size: int, engine: s
         rounds = (batches * (2000 // len(batches) + 1))[:2000]
         result["phases"][f"64 clients, batch route x{batch_size}"] = load(
             port, rounds, 64, len(rounds) * batch_size)
-        result["server_peak_rss_mib"] = peak_rss_mib(server.pid)
-    finally:
-        server.terminate()
-        result["server_exit_code"] = server.wait(timeout=60)
-    result["load_average_after"] = os.getloadavg()
     return result
 
 
