@@ -74,8 +74,13 @@ class Model:
 
     @property
     def slots(self) -> list[str]:
-        """The slot types it finds; empty for a classifier."""
-        return sorted({tag[2:] for tag in self.meta["tags"] if tag[:2] in ("B-", "I-")})
+        """The slot types it finds, in the order of its tag list; empty for a classifier."""
+        return self._predictor.slot_types
+
+    @property
+    def max_len(self) -> int:
+        """The most tokens of a text it reads; the rest is cut (`truncated` in the record)."""
+        return self._predictor.max_len
 
     def predict(self, texts: Iterable[str], top_k: int = 1, threshold: float | None = None,
                 *, batch_size: int = BATCH_SIZE, slot_confidence: bool = False) -> list[dict]:

@@ -94,7 +94,7 @@ def predict_cli(
         batches = line_batches(source, chunk) if source is not None else [texts]
         console = report.Output(file=sink)
         review = []  # --format rasa: (intent, probability, markup) per input, written at the end
-        html = (report.HtmlPredictions(sink, loaded._predictor.slot_types, model.resolve().name,
+        html = (report.HtmlPredictions(sink, loaded.slots, model.resolve().name,
                                        by_confidence=sort == "confidence")
                 if fmt == "html" else None)
         truncated = 0
@@ -117,7 +117,7 @@ def predict_cli(
             html.close()
     if truncated and fmt not in ("jsonl", "table"):  # those two mark each truncated input
         report.err.print(f"[yellow]warning:[/] {truncated} input line(s) longer than the "
-                         f"model's maximum of {loaded._predictor.max_len} tokens were cut to it "
+                         f"model's maximum of {loaded.max_len} tokens were cut to it "
                          "(--format jsonl marks each with \"truncated\": true)")
 
 
