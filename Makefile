@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/textrnn predict "Arrive Taipei on November 2nd" --model $(MODEL) --format table
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder  # order: tests/conftest.py
 
 lint: install
 	$(BIN)/ruff check textrnn tests bench

@@ -2,8 +2,11 @@
 slot model and a real `textrnn serve` process (tests/test_serve.py, tests/test_browser.py)."""
 
 import csv
+import fcntl
 import json
+import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -76,6 +79,21 @@ def slots_csv() -> Path:
     return SAMPLE / "flights_slots.csv"
 
 
+# `make test` runs two workers (`pytest -n 2 --dist loadfile`), each given whole files in
+# collection order: the slowest files go first, so that both workers end together instead of
+# one running a slow file alone at the end.
+SLOWEST_FIRST = ["test_readme.py", "test_unseen.py", "test_interrupts.py", "test_pretrain.py",
+                 "test_cli.py", "test_browser.py", "test_shards.py", "test_distributed.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order
+
+
 TINY = ["--epochs", "4", "--units", "16", "--embedding-dim", "16", "--quiet"]
 
 
@@ -122,15 +140,31 @@ def same_records(mine, theirs, tolerance: float = 1e-5) -> bool:
     return mine == theirs
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills once per test run: the workers of `pytest -n` share
+    it (the first to ask builds it, the others wait for it) instead of each training its own."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    out, done = base / name, base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)  # what a failed build left
+            out.mkdir()
+            build(out)
+            done.touch()
+    return out
+
+
 @pytest.fixture(scope="session")
 def joint_model(tmp_path_factory, slots_csv) -> Path:
     """A small intent + slot model trained through the Python API (it finds the slots of the
     flight sentences), shared by the API and cluster tests."""
     import textrnn
 
-    out = tmp_path_factory.mktemp("models") / "flights"
-    textrnn.train(slots_csv, out, epochs=10, units=16, embedding_dim=16, lr=0.01)
-    return out
+    return built_once(tmp_path_factory, "joint-model", lambda folder: textrnn.train(
+        slots_csv, folder / "flights", epochs=10, units=16, embedding_dim=16, lr=0.01)) / "flights"
 
 
 @pytest.fixture(scope="session")
@@ -140,11 +174,12 @@ def sample_model(tmp_path_factory) -> Path:
 
     from textrnn.cli import app
 
-    out = tmp_path_factory.mktemp("serve") / "flights"
-    result = CliRunner().invoke(app, ["train", str(SAMPLE / "flights_slots.csv"), "--out",
-                                      str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
-    return out
+    def train(folder: Path) -> None:
+        result = CliRunner().invoke(app, ["train", str(SAMPLE / "flights_slots.csv"), "--out",
+                                          str(folder / "flights"), "--quiet"])
+        assert result.exit_code == 0, result.output
+
+    return built_once(tmp_path_factory, "sample-model", train) / "flights"
 
 
 def free_port() -> int:
