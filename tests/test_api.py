@@ -47,11 +47,11 @@ SURFACE = {
     "load": "(path, engine='auto')",
     "evaluate": f"(data, model='textrnn-model', *, errors=0, engine='auto', {READ_OPTIONS})",
     "train": "(data, out='textrnn-model', valid=None, *, valid_split=0.1, task=None, "
-             "encoder=None, bidirectional=None, layers=1, units=None, embedding_dim=None, "
-             "embeddings=None, freeze_embeddings=False, pretrained=None, freeze_epochs=1, "
+             "encoder=None, bidirectional=None, layers=None, units=None, embedding_dim=None, "
+             "embeddings=None, freeze_embeddings=False, pretrained=None, freeze_epochs=None, "
              "pretrained_lr_scale=1.0, char_features=None, bigrams=None, bigram_dropout=0.0, "
              "dropout=None, crf=None, token_intent=None, slot_substitution=None, "
-             "slot_unknown=None, lookup=None, epochs=None, batch_size=None, lr=0.001, "
+             "slot_unknown=None, lookup=None, epochs=None, batch_size=None, lr=None, "
              "lr_decay=None, warmup=0, clipnorm=1.0, patience=None, seed=13, class_weight=None, "
              f"min_count=1, max_vocab=None, lowercase=True, {READ_OPTIONS}, stream=None, "
              "steps_per_epoch=None, vocab=None, workers=None, worker_index=None, "
@@ -60,7 +60,7 @@ SURFACE = {
              "progress=False)",
     "pretrain": "(corpus, out='textrnn-pretrained', *, encoder='lstm', units=None, "
                 "embedding_dim=None, char_features=None, bigrams=None, dropout=None, epochs=None, "
-                "batch_size=None, lr=0.001, clipnorm=1.0, patience=None, valid_split=0.1, "
+                "batch_size=None, lr=None, clipnorm=1.0, patience=None, valid_split=0.1, "
                 "seed=13, "
                 "min_count=1, max_vocab=None, lowercase=True, text_col=None, encoding='utf-8', "
                 "format=None, stream=None, steps_per_epoch=None, resume=False, progress=False)",
@@ -83,7 +83,7 @@ def test_the_public_surface_is_pinned():
         function = getattr(getattr(textrnn, owner) if owner else textrnn, attribute)
         assert shape(function) == expected, name
         assert function.__doc__, name
-    for attribute in ("task", "labels", "slots"):
+    for attribute in ("task", "labels", "slots", "max_len"):
         assert isinstance(inspect.getattr_static(textrnn.Model, attribute), property)
     assert all(issubclass(getattr(textrnn, name), textrnn.TextrnnError)
                for name in ("BundleError", "DataError", "UsageError"))

@@ -11,7 +11,7 @@ import pytest
 from conftest import write_csv
 from typer.testing import CliRunner
 
-from textrnn.api import quiet_tensorflow
+from textrnn.api import given_options, quiet_tensorflow
 from textrnn.cli import app
 from textrnn.cli.train import train_command
 from textrnn.nn.factory import ModelSpec
@@ -147,6 +147,19 @@ def test_ctrl_c_ends_the_search_and_keeps_the_best_so_far(tmp_path, no_keras):
     assert record["interrupted"] and record["stopped_by"] == "ctrl-c"
     assert len(record["trials"]) == 2 and record["best_trial"] in (0, 1)
     assert published[0]
+
+
+def test_an_option_given_at_its_default_value_stays_fixed():
+    """`--lr 0.001` is the default rate, typed: the search keeps it instead of searching it."""
+    typed = {"lr": 0.001, "layers": 1, "freeze_epochs": 1, "units": None, "autotune": 60}
+    assert given_options(typed) == {"lr": 0.001, "layers": 1, "freeze_epochs": 1}
+    spec, _ = resolve_spec("classify", "lstm")
+    config = TrainConfig()
+    resolve_config(config, "classify", 5000)
+    assert config.learning_rate == 0.001 and spec.layers == 1
+    space = space_for("classify", 5000, spec, config, given_options(typed))
+    assert "lr" not in space.dimensions and "layers" not in space.dimensions
+    assert space.fixed == {"lr": 0.001, "layers": 1}
 
 
 @pytest.mark.parametrize("task, rows", [("classify", 200), ("classify", 5000), ("tag", 200),

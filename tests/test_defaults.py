@@ -37,6 +37,7 @@ def test_a_config_left_empty_is_completed_for_the_task_and_data():
     small = TrainConfig()
     resolve_config(small, "classify", train_rows=300)
     assert (small.batch_size, small.patience, small.slot_substitution) == (10, 4, 0.0)
+    assert (small.learning_rate, small.freeze_epochs) == (0.001, 1)  # not in the signatures
 
 
 def test_compare_builds_the_model_train_builds(slots_csv, tmp_path):

@@ -50,7 +50,8 @@ def pretrain_cli(
         min=1, help="Maximum epochs (default 20; early stopping on).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         min=1, help="Sentences per batch (default 64, fewer for small data).")] = None,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option(
+        "--lr", help="Adam learning rate (default 0.001).")] = None,
     clipnorm: Annotated[float, typer.Option(min=0, help="Gradient clipping norm (0: off).")
                         ] = 1.0,
     patience: Annotated[Optional[int], typer.Option(

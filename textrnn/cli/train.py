@@ -47,7 +47,8 @@ def train_cli(
     bidirectional: Annotated[Optional[bool], typer.Option(
         "--bidirectional/--unidirectional", help="Read both ways (default for recurrent).")
     ] = None,
-    layers: Annotated[int, typer.Option(min=1, help="Stacked encoder layers (tree: 1).")] = 1,
+    layers: Annotated[Optional[int], typer.Option(
+        min=1, help="Stacked encoder layers (default 1; tree: 1).")] = None,
     units: Annotated[Optional[int], typer.Option(
         min=1, help="Hidden units (CNN: filters per width).")
                      ] = None,
@@ -62,9 +63,9 @@ def train_cli(
     pretrained: Annotated[Optional[str], typer.Option(
         "--pretrained", help="Start the embedding and the encoder from a directory `textrnn "
         "pretrain` wrote (its encoder cell, sizes and features are the defaults).")] = None,
-    freeze_epochs: Annotated[int, typer.Option(
+    freeze_epochs: Annotated[Optional[int], typer.Option(
         min=0, help="With --pretrained: epochs the pretrained layers stay fixed while the rest "
-        "learns.")] = 1,
+        "learns (default 1).")] = None,
     pretrained_lr_scale: Annotated[float, typer.Option(
         help="With --pretrained: the pretrained layers then learn at this times --lr (the "
         "fresh heads at --lr).")] = 1.0,
@@ -107,7 +108,8 @@ def train_cli(
     batch_size: Annotated[Optional[int], typer.Option(
         min=1, help="Sentences per batch (default 64, 32 for joint models; fewer for small data).")
     ] = None,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option(
+        "--lr", help="Adam learning rate (default 0.001).")] = None,
     lr_decay: Annotated[Optional[float], typer.Option(
         "--lr-decay", help="Multiply the learning rate by this every 400 updates (default 1; "
         "0.92 for joint models).")] = None,

@@ -23,6 +23,9 @@ DEFAULTS = {"embedding_dim": 128, "dropout": 0.3, "batch_size": 64, "lr_decay": 
 # "Slot values never seen in training"): substitution at 0.3 took slot F1 on values never seen
 # in training from 80.2 to 83.6 and on all spans from 93.1 to 94.5.
 SLOT_NOISE = {"slot_substitution": 0.3, "slot_unknown": 0.0}
+# Every task: Adam's learning rate, and the epochs a pretrained encoder (--pretrained) stays
+# fixed while the fresh layers learn.
+COMMON = {"learning_rate": 1e-3, "freeze_epochs": 1}
 # `textrnn pretrain`'s language models: epochs, and epochs without a better held-out
 # perplexity before stopping.
 PRETRAIN = {"epochs": 20, "patience": 3}
@@ -32,9 +35,9 @@ MAX_EPOCHS = 200
 
 
 # What resolve_spec and resolve_config decide (when not given), in the order info shows them.
-RESOLVED = ("embedding_dim", "units", "bidirectional", "char_features", "crf", "token_intent",
-            "dropout", "epochs", "batch_size", "lr_decay", "patience", "slot_substitution",
-            "slot_unknown")
+RESOLVED = ("embedding_dim", "units", "layers", "bidirectional", "char_features", "crf",
+            "token_intent", "dropout", "epochs", "batch_size", "learning_rate", "lr_decay",
+            "patience", "slot_substitution", "slot_unknown")
 
 
 def resolve_spec(task: str, encoder: str = "lstm", vectors_given: bool = False,
@@ -48,7 +51,7 @@ def resolve_spec(task: str, encoder: str = "lstm", vectors_given: bool = False,
     tagging = task in ("tag", "joint")
     jordan_tagger = encoder == "jordan" and tagging
     recipe = JOINT_RECIPE if task == "joint" else DEFAULTS
-    defaults = {"units": info.units if info else 128,
+    defaults = {"units": info.units if info else 128, "layers": 1,
                 "bidirectional": bool(info and info.recurrent and not jordan_tagger),
                 "crf": tagging and not jordan_tagger, "char_features": tagging,
                 "token_intent": task == "joint" and not jordan_tagger,
@@ -63,7 +66,7 @@ def resolve_config(config: TrainConfig, task: str, train_rows: int) -> list[str]
     """Fill the options of `config` left as None with the task's defaults (the batch size
     from the number of training rows); returns their names."""
     recipe = JOINT_RECIPE if task == "joint" else DEFAULTS
-    defaults = {"epochs": MAX_EPOCHS,
+    defaults = {**COMMON, "epochs": MAX_EPOCHS,
                 "batch_size": auto_batch_size(train_rows, recipe["batch_size"]),
                 "lr_decay": recipe["lr_decay"], "patience": recipe["patience"],
                 **(SLOT_NOISE if task in ("tag", "joint") else dict.fromkeys(SLOT_NOISE, 0.0))}
@@ -72,7 +75,7 @@ def resolve_config(config: TrainConfig, task: str, train_rows: int) -> list[str]
 
 def resolve_pretrain_config(config: TrainConfig, train_rows: int) -> list[str]:
     """resolve_config for the language models of `textrnn pretrain`."""
-    return _fill(config, {**PRETRAIN, "batch_size": auto_batch_size(train_rows)})
+    return _fill(config, {**COMMON, **PRETRAIN, "batch_size": auto_batch_size(train_rows)})
 
 
 def _fill(config: TrainConfig, defaults: dict) -> list[str]:

@@ -50,7 +50,7 @@ class TrainConfig:
 
     epochs: int | None = None
     batch_size: int | None = None  # None: auto_batch_size
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # None: the task's default
     # The learning rate is multiplied by this every fit.DECAY_UPDATES updates (None: the
     # task's default).
     lr_decay: float | None = None
@@ -68,7 +68,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # streaming: batches per epoch (None: one pass)
     vocab_file: str | None = None  # a fixed vocabulary, one token per line
     pretrained: str | None = None  # a pretrained directory to start from
-    freeze_epochs: int = 1  # epochs the pretrained layers stay fixed
+    freeze_epochs: int | None = None  # epochs the pretrained layers stay fixed (None: 1)
     pretrained_lr_scale: float = 1.0  # the pretrained layers learn at this x the learning rate
     # Slot noise (train/augment.py), per gold span and epoch; None: the task's default.
     slot_substitution: float | None = None  # takes another value of its type
@@ -82,14 +82,12 @@ class TrainConfig:
         for option, (value, least) in at_least.items():
             if value is not None and value < least:
                 raise UsageError(f"{option} must be at least {least}")
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:
             raise UsageError("--lr must be positive")
         if self.class_weight not in (None, "balanced"):
             raise UsageError("--class-weight takes 'balanced'")
         if not 0 <= self.valid_split < 1:
             raise UsageError("--valid-split must be in [0, 1)")
-        if not self.learning_rate > 0:
-            raise UsageError("--lr must be positive")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise UsageError("--lr-decay must be in (0, 1]")
         if self.warmup < 0:
@@ -99,7 +97,7 @@ class TrainConfig:
         if self.pretrained and (self.embeddings or self.vocab_file):
             raise UsageError("--pretrained brings its own vectors and vocabulary: drop "
                              "--embeddings and --vocab")
-        if self.freeze_epochs < 0:
+        if self.freeze_epochs is not None and self.freeze_epochs < 0:
             raise UsageError("--freeze-epochs must be 0 or more")
         if not 0 < self.pretrained_lr_scale <= 1:
             raise UsageError("--pretrained-lr-scale must be in (0, 1]")
