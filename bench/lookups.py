@@ -171,12 +171,15 @@ def cost(args, work: Path, names: list[str]) -> dict:
             "throughput_sentences": count}
 
 
+def span_f1(run: dict, part: str, side: str | None) -> float:
+    """A run's test F1 in points: `part` 'listed' or 'all', `side` 'seen', 'unseen' or None
+    (every span of the part)."""
+    return 100 * (run["test"][part][side]["f1"] if side else run["test"][part]["f1"])
+
+
 def paired_gains(runs: list[dict]) -> list[str]:
     """Each list row against the row without lists of the same seed (the issue's goal is a gain
-    of the same model): listed unseen and all-span F1, in points, mean ± std over the seeds."""
-    def f1(run, part, side):
-        return 100 * (run["test"][part][side]["f1"] if side else run["test"][part]["f1"])
-
+    of the same model): listed unseen and all-span F1, in points, per seed and their mean."""
     base = {run["seed"]: run for run in runs if run["row"] == "none"}
     lines = []
     for row, (what, _, _) in ROWS.items():
@@ -184,7 +187,8 @@ def paired_gains(runs: list[dict]) -> list[str]:
                  if run["row"] == row and row != "none" and run["seed"] in base]
         if not pairs:
             continue
-        gains = {label: [f1(mine, part, side) - f1(other, part, side) for mine, other in pairs]
+        gains = {label: [span_f1(mine, part, side) - span_f1(other, part, side)
+                         for mine, other in pairs]
                  for label, part, side in (("listed unseen", "listed", "unseen"),
                                            ("all spans", "all", None))}
         seeds = ", ".join(str(mine["seed"]) for mine, _ in pairs)
@@ -209,8 +213,7 @@ def render(saved: dict) -> str:
         mine = [run for run in runs if run["row"] == row]
         if not mine:
             continue
-        cells = [mean_std_text([100 * run["test"][part][side]["f1"] if side else
-                            100 * run["test"][part]["f1"] for run in mine])
+        cells = [mean_std_text([span_f1(run, part, side) for run in mine])
                  for part in ("listed", "all") for side in ("seen", "unseen", None)]
         lines.append(f"| {what} | {', '.join(str(run['seed']) for run in mine)} | "
                      f"{' | '.join(cells)} | {mean_std_text([r['seconds'] for r in mine], 0)} |")
