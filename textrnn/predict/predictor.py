@@ -97,15 +97,14 @@ class Predictor:
         return results
 
     def _run_batch(self, batch: list[Analysis]) -> None:
-        longest = max(len(item.tokens) for item in batch)
-        width = -(-longest // self.length_step) * self.length_step
+        lengths = [len(item.tokens) for item in batch]
+        width = -(-max(lengths) // self.length_step) * self.length_step
         ids = np.zeros((len(batch), width), dtype=np.int32)
         for row, item in enumerate(batch):
             ids[row, : len(item.tokens)] = self.vocab.encode(item.tokens)
         inputs = {"tokens": ids}
         if self.chars is not None:
-            lengths = np.array([len(item.tokens) for item in batch])
-            inputs["chars"] = self._char_ids(batch, np.arange(width) < lengths[:, None])
+            inputs["chars"] = self._char_ids(batch, np.arange(width) < np.array(lengths)[:, None])
         if self.bigrams is not None:
             inputs["bigrams"] = np.zeros_like(ids)
             for row, item in enumerate(batch):
@@ -125,7 +124,6 @@ class Predictor:
                 item.label_probs = row
         if "tags" in outputs:
             scores = np.asarray(outputs["tags"])
-            lengths = [len(item.tokens) for item in batch]
             for row, (item, tag_ids) in enumerate(zip(batch, self._decode_tags(scores, lengths))):
                 item.tag_ids = tag_ids
                 item.tag_scores = scores[row, : lengths[row]]
