@@ -108,15 +108,18 @@ def wait_for_file(process, path: Path, seconds: float = 300) -> None:
     time.sleep(0.5)
 
 
+HEAVY = {"tensorflow", "keras", "pandas", "sklearn", "matplotlib"}
+
+
 def fresh_cli(*args) -> SimpleNamespace:
     """Run the CLI in a fresh interpreter: its exit `code`, `stdout`, `stderr`, and which of
-    TensorFlow, Keras and pandas it imported (`heavy`)."""
+    TensorFlow, Keras, pandas, scikit-learn and matplotlib it imported (`heavy`)."""
     code = ("import sys, runpy\n"
             f"sys.argv = ['textrnn', *{[str(a) for a in args]!r}]\n"
             "try:\n    runpy.run_module('textrnn', run_name='__main__')\n"
             "except SystemExit as done:\n    code = done.code\n"
             "else:\n    code = 0\n"
-            "print(code or 0, sorted({'tensorflow', 'keras', 'pandas'} & set(sys.modules)))\n")
+            f"print(code or 0, sorted({HEAVY!r} & set(sys.modules)))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     *output, last = done.stdout.strip().splitlines()

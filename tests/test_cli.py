@@ -215,6 +215,18 @@ def test_predict_on_the_numpy_engine_never_imports_tensorflow(topic_model):
     assert json.loads(done.stdout.splitlines()[0])["label"] == "music"
 
 
+def test_training_imports_no_scikit_learn_and_can_still_plot(topics_csv, tmp_path):
+    """Keras would import scikit-learn and matplotlib, when installed, for features textrnn
+    never uses (a quarter of TensorFlow's import); the command leaves them out, and matplotlib
+    still imports afterwards for --plot."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    done = fresh_cli("train", topics_csv, "--epochs", "1", "--plot", "--out", tmp_path / "m")
+    assert done.code == 0, done.stderr
+    assert "tensorflow" in done.heavy and "sklearn" not in done.heavy
+    assert (tmp_path / "m" / "training.png").stat().st_size > 0
+
+
 def test_predict_answers_each_line_while_the_pipe_is_still_open(topic_model):
     """Interactive use: an answer arrives before the input ends (batches flush on a pause)."""
     import selectors

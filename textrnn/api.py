@@ -644,25 +644,53 @@ def _keras_layer_table(directory: PathLike) -> list[dict]:
     return layer_table(saving.load(directory)[0])
 
 
+# Keras imports scikit-learn (for its estimator wrappers) and matplotlib (for an image
+# gallery) whenever they are installed: about a quarter of TensorFlow's import time, for
+# features textrnn never uses. The command line sets this False, as its process is textrnn's
+# own; a Python caller's Keras stays whole.
+keras_extras = True
+KERAS_EXTRAS = ("sklearn", "matplotlib")
+
+
 def quiet_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up chatter (absl, oneDNN notices) silenced, unless
     TEXTRNN_DEBUG is set (as `textrnn --debug` does)."""
     import sys
 
-    if not os.environ.get("TEXTRNN_DEBUG"):
+    debug = os.environ.get("TEXTRNN_DEBUG")
+    if not debug:
         quiet_logs()
-
-    if os.environ.get("TEXTRNN_DEBUG") or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+    with _unimportable(() if keras_extras else KERAS_EXTRAS):
+        if debug:
+            import tensorflow  # noqa: F401
+            return
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
+@contextlib.contextmanager
+def _unimportable(names: Sequence[str]) -> Iterator[None]:
+    """Inside the block, importing any of these modules not imported yet fails with
+    ImportError (sys.modules maps them to None); afterwards they import as usual."""
+    import sys
+
+    hidden = [name for name in names if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))
     try:
-        import tensorflow  # noqa: F401
+        yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
 
 
 def quiet_logs() -> None:

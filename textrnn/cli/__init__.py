@@ -19,7 +19,9 @@ __all__ = ["app", "main"]
 
 
 def main():
+    from textrnn import api
     from textrnn.cli._util import mark_start
 
     mark_start()  # `train --autotune`'s budget counts from here
+    api.keras_extras = False  # this process is textrnn's own: see api.KERAS_EXTRAS
     app()
