@@ -132,3 +132,33 @@ def test_learning_rate_decays_every_fixed_number_of_updates():
         model.optimizer.get_config()["learning_rate"])
     steps = (0, DECAY_UPDATES - 1, DECAY_UPDATES, 2 * DECAY_UPDATES)
     assert [round(float(schedule(step)), 6) for step in steps] == [0.1, 0.1, 0.05, 0.025]
+
+
+def test_training_creates_every_variable_before_the_train_step_is_traced(tmp_path):
+    """Variables made inside the first trace of Keras' train step (the optimizer's, the
+    losses' and the metrics') make TensorFlow trace the step a second time; fit.train creates
+    them first."""
+    from pathlib import Path
+
+    from textrnn.data.read import read_corpus
+    from textrnn.train.fit import train
+    from textrnn.train.prepare import TrainConfig
+
+    corpus = read_corpus(str(Path(__file__).parents[1] / "sample_data" / "flights_slots.csv"))
+    counts = []
+
+    class CountVariables(keras.callbacks.Callback):
+        def count(self):
+            counts.append((len(self.model.optimizer.variables),
+                           len(self.model.metrics_variables)))
+
+        def on_train_begin(self, logs=None):
+            self.count()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.count()
+
+    spec = resolve_spec("joint", "lstm", units=8, embedding_dim=6)[0]
+    train(corpus, None, spec, TrainConfig(epochs=1, batch_size=64),
+          extra_callbacks=[CountVariables()])
+    assert counts[0][0] > 0 and counts[0] == counts[-1]
