@@ -315,9 +315,11 @@ def main(argv=None) -> int:
                 failed = True
                 break
             finally:  # every seed is written as it ends: a long run stopped keeps its seeds
-                done = {**info, "seeds": [run["seed"] for run in results[row]],
-                        "minutes": round((time.perf_counter() - started) / 60, 1)}
-                write_outputs({row: {"info": done, "results": results[row]}}, Path(args.out))
+                if results[row]:  # (empty when the first seed stopped with an exception)
+                    done = {**info, "seeds": [run["seed"] for run in results[row]],
+                            "minutes": round((time.perf_counter() - started) / 60, 1)}
+                    write_outputs({row: {"info": done, "results": results[row]}},
+                                  Path(args.out))
     if "throughput" in only:
         try:
             results["throughput"] = throughput(args, work)
