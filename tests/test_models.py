@@ -144,7 +144,7 @@ def test_training_creates_every_variable_before_the_train_step_is_traced(tmp_pat
     from textrnn.train.fit import train
     from textrnn.train.prepare import TrainConfig
 
-    corpus = read_corpus(str(Path(__file__).parents[1] / "sample_data" / "flights_slots.csv"))
+    corpus = read_corpus(str(Path(__file__).parents[1] / "sample_data" / "flights_intents.csv"))
     counts = []
 
     class CountVariables(keras.callbacks.Callback):
@@ -158,7 +158,7 @@ def test_training_creates_every_variable_before_the_train_step_is_traced(tmp_pat
         def on_epoch_end(self, epoch, logs=None):
             self.count()
 
-    spec = resolve_spec("joint", "lstm", units=8, embedding_dim=6)[0]
+    spec = resolve_spec("classify", "lstm", units=8, embedding_dim=6)[0]
     train(corpus, None, spec, TrainConfig(epochs=1, batch_size=64),
           extra_callbacks=[CountVariables()])
     assert counts[0][0] > 0 and counts[0] == counts[-1]
