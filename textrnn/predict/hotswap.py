@@ -17,7 +17,7 @@ from pathlib import Path
 from textrnn import bundle
 from textrnn.bundle import fingerprint
 from textrnn.errors import TextrnnError, UsageError
-from textrnn.predict.predictor import Predictor
+from textrnn.predict.predictor import Predictor, missing_numpy_export
 
 WATCHED = (bundle.META_FILE, bundle.GRAPH_FILE, bundle.WEIGHTS_FILE)
 
@@ -36,10 +36,9 @@ class Loaded:
 def load_numpy(directory: str | Path, engine: str = "numpy") -> Predictor:
     """The model's Predictor on the NumPy engine (or 'onnx': NumPy with ONNX Runtime's
     recurrent kernels); a model without the export is refused."""
-    meta = bundle.read_meta(directory)
-    if not meta.get("engine", {}).get("numpy", False):
-        reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
-        raise UsageError(f"{directory}: this model has no NumPy export ({reason}); the server "
+    missing = missing_numpy_export(bundle.read_meta(directory))
+    if missing:
+        raise UsageError(f"{directory}: this model has no NumPy export ({missing}); the server "
                          "runs without TensorFlow: retrain it with this textrnn")
     return Predictor.load(str(directory), engine)
 

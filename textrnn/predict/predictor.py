@@ -225,21 +225,26 @@ class Predictor:
         return tags
 
 
+def missing_numpy_export(meta: dict) -> str | None:
+    """Why a model has no NumPy export, or None when it has one."""
+    engine = meta.get("engine", {})
+    return None if engine.get("numpy", False) else engine.get("reason", "saved by an older textrnn")
+
+
 def engine_for(meta: dict, engine: str = "auto") -> str:
     """Which engine runs a model: 'numpy', 'onnx' (only when asked) or 'keras'."""
     if engine not in ("auto", "numpy", "onnx", "keras"):
         raise UsageError(f"unknown --engine '{engine}' (choose from auto, numpy, onnx, keras)")
-    exported = meta.get("engine", {}).get("numpy", False)
-    if engine in ("numpy", "onnx") and not exported:
-        reason = meta.get("engine", {}).get("reason", "saved by an older textrnn")
-        raise UsageError(f"this model has no NumPy export ({reason}); use --engine keras")
+    missing = missing_numpy_export(meta)
+    if engine in ("numpy", "onnx") and missing:
+        raise UsageError(f"this model has no NumPy export ({missing}); use --engine keras")
     if engine == "onnx":
         from importlib.util import find_spec
 
         if find_spec("onnxruntime") is None:
             raise UsageError("--engine onnx needs onnxruntime: pip install 'textrnn[onnx]'")
         return engine
-    return "numpy" if exported and engine != "keras" else "keras"
+    return "numpy" if not missing and engine != "keras" else "keras"
 
 
 def evaluate(predictor: Predictor, examples: list, show_errors: int = 0) -> dict:
