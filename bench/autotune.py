@@ -113,8 +113,8 @@ def fasttext_run(name: str, files: dict, budget: str | None, seed: int) -> dict:
         try:
             return pool.submit(_fasttext_in_child, name, files, budget, seed).result()
         except (BrokenProcessPool, MemoryError):
-            raise RuntimeError(f"fastText stopped (out of memory: over "
-                               f"{FASTTEXT_MEMORY / 2**30:.0f} GiB address space)") from None
+            raise RuntimeError(f"fastText's process died: out of memory past its "
+                               f"{FASTTEXT_MEMORY / 2**30:.0f} GiB cap, or a crash") from None
 
 
 def _fasttext_in_child(name: str, files: dict, budget: str | None, seed: int) -> dict:
