@@ -138,13 +138,13 @@ def test_training_creates_every_variable_before_the_train_step_is_traced(tmp_pat
     """Variables made inside the first trace of Keras' train step (the optimizer's, the
     losses' and the metrics') make TensorFlow trace the step a second time; fit.train creates
     them first."""
-    from pathlib import Path
+    from conftest import SAMPLE
 
     from textrnn.data.read import read_corpus
     from textrnn.train.fit import train
     from textrnn.train.prepare import TrainConfig
 
-    corpus = read_corpus(str(Path(__file__).parents[1] / "sample_data" / "flights_intents.csv"))
+    corpus = read_corpus(str(SAMPLE / "flights_intents.csv"))
     counts = []
 
     class CountVariables(keras.callbacks.Callback):
