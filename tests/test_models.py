@@ -134,7 +134,7 @@ def test_learning_rate_decays_every_fixed_number_of_updates():
     assert [round(float(schedule(step)), 6) for step in steps] == [0.1, 0.1, 0.05, 0.025]
 
 
-def test_training_creates_every_variable_before_the_train_step_is_traced(tmp_path):
+def test_training_creates_every_variable_before_the_train_step_is_traced():
     """Variables made inside the first trace of Keras' train step (the optimizer's, the
     losses' and the metrics') make TensorFlow trace the step a second time; fit.train creates
     them first."""

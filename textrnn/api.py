@@ -662,19 +662,25 @@ def quiet_tensorflow() -> None:
         quiet_logs()
     if "tensorflow" in sys.modules:
         return
-    with _unimportable(() if keras_extras else KERAS_EXTRAS):
-        if debug:
-            import tensorflow  # noqa: F401
-            return
-        sys.stderr.flush()
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)
+    muted = contextlib.nullcontext() if debug else _stderr_muted()
+    with _unimportable(() if keras_extras else KERAS_EXTRAS), muted:
+        import tensorflow  # noqa: F401
+
+
+@contextlib.contextmanager
+def _stderr_muted() -> Iterator[None]:
+    """File descriptor 2 goes to /dev/null inside the block (C++ code writes there directly)."""
+    import sys
+
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @contextlib.contextmanager
