@@ -108,12 +108,12 @@ def wait_for_file(process, path: Path, seconds: float = 300) -> None:
     time.sleep(0.5)
 
 
-HEAVY = {"tensorflow", "keras", "pandas", "sklearn", "matplotlib"}
+HEAVY = {"tensorflow", "keras", "pandas", "sklearn", "matplotlib", "pydantic"}
 
 
 def fresh_cli(*args) -> SimpleNamespace:
     """Run the CLI in a fresh interpreter: its exit `code`, `stdout`, `stderr`, and which of
-    TensorFlow, Keras, pandas, scikit-learn and matplotlib it imported (`heavy`)."""
+    TensorFlow, Keras, pandas, scikit-learn, matplotlib and pydantic it imported (`heavy`)."""
     code = ("import sys, runpy\n"
             f"sys.argv = ['textrnn', *{[str(a) for a in args]!r}]\n"
             "try:\n    runpy.run_module('textrnn', run_name='__main__')\n"
