@@ -395,6 +395,7 @@ def versions() -> dict:
             "tensorflow": version("tensorflow-cpu", "tensorflow"),
             "keras": version("keras"), "numpy": version("numpy"),
             "fasttext": version("fasttext-wheel", "fasttext"),
+            "typer": version("typer"),  # every CLI call's start-up depends on it
             "textrnn": version("textrnn"), "textrnn_commit": commit,
             "textrnn_dirty": bool(dirty)}
 

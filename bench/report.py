@@ -156,7 +156,7 @@ def dataset_table(name: str, result: dict) -> list[str]:
             lines.append(f"| {kind} | failed: {row['error'].splitlines()[0]} |")
             continue
         f = row_figures(kind, row)
-        cells = [figure(row, split, m) for m in metrics]
+        cells = [figure(row, "test", m) for m in metrics]  # the scored split is under "test"
         if dev_metric:
             cells.append(figure(row, "dev", dev_metric))
         cells += [num(f["train_wall"]), num(f["fit_seconds"]), f["epochs"], num(f["train_sps"], 0),
@@ -759,7 +759,8 @@ def render(results: dict, info: dict, kept: set[str]) -> str:
         f"- Date: {info['started']} UTC; total benchmark time {info.get('total_minutes', 0):.1f} "
         f"min; load average at start {load}",
         f"- Versions: Python {v['python']}, TensorFlow {v['tensorflow']}, Keras {v['keras']}, "
-        f"NumPy {v['numpy']}, fastText (fasttext-wheel) {v['fasttext']}, textrnn {v['textrnn']} "
+        f"NumPy {v['numpy']}, fastText (fasttext-wheel) {v['fasttext']}, "
+        + (f"Typer {v['typer']}, " if v.get("typer") else "") + f"textrnn {v['textrnn']} "
         f"at commit {commit}",
         f"- Command: `{info['command']}`",
         *([f"- Kept from earlier runs (not run by this command): {', '.join(sorted(kept))}; "
