@@ -19,6 +19,7 @@ import itertools
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -655,8 +656,6 @@ KERAS_EXTRAS = ("sklearn", "matplotlib")
 def quiet_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up chatter (absl, oneDNN notices) silenced, unless
     TEXTRNN_DEBUG is set (as `textrnn --debug` does)."""
-    import sys
-
     debug = os.environ.get("TEXTRNN_DEBUG")
     if not debug:
         quiet_logs()
@@ -670,8 +669,6 @@ def quiet_tensorflow() -> None:
 @contextlib.contextmanager
 def _stderr_muted() -> Iterator[None]:
     """File descriptor 2 goes to /dev/null inside the block (C++ code writes there directly)."""
-    import sys
-
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -687,8 +684,6 @@ def _stderr_muted() -> Iterator[None]:
 def _unimportable(names: Sequence[str]) -> Iterator[None]:
     """Inside the block, importing any of these modules not imported yet fails with
     ImportError (sys.modules maps them to None); afterwards they import as usual."""
-    import sys
-
     hidden = [name for name in names if name not in sys.modules]
     sys.modules.update(dict.fromkeys(hidden))
     try:
