@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import sys
 import time
@@ -183,7 +184,8 @@ def render(saved: dict) -> str:
              "accuracy only), the validation score each model was chosen by, the whole "
              "command's wall time and its share of the budget; mean ± std over the seeds.", "",
              "| data | model | seeds | test | test intent | valid | trials (pruned) | wall (s) "
-             "| wall / budget |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| wall / budget | started (UTC), load |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in ROWS:
         for label, _, _ in variants(info["durations"]):
             mine = [run for run in runs if (run["row"], run["variant"]) == (name, label)
@@ -194,11 +196,13 @@ def render(saved: dict) -> str:
                       if "trials" in mine[0] else "")
             ratio = (", ".join(f"{r['budget_ratio']:.2f}" for r in mine)
                      if "budget_ratio" in mine[0] else "")
+            started = ", ".join(f"{r['started']}, {r['load']:.2f}" for r in mine
+                                if "started" in r)  # runs of other days and loads share a table
             lines.append(
                 f"| {name} | {label} | {', '.join(str(r['seed']) for r in mine)} | "
                 f"{percents(mine, 'test')} | {percents(mine, 'test_intent')} | "
                 f"{percents(mine, 'valid')} | {trials} | "
-                f"{mean_std_text([r['wall'] for r in mine], 0)} | {ratio} |")
+                f"{mean_std_text([r['wall'] for r in mine], 0)} | {ratio} | {started} |")
     failed = [run for run in runs if "error" in run]
     lines += [f"\n{run['row']} {run['variant']} seed {run['seed']} failed: {run['error']}"
               for run in failed]
@@ -224,8 +228,10 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     store = args.out.with_name(args.out.stem + "-autotune.json")
     saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {"runs": []}
+    kept = saved.get("info", {}).get("durations", [])  # the rows of earlier runs stay shown
+    shown = sorted(set(kept) | set(durations), key=parse_duration)
     saved["info"] = {"date": dt.date.today().isoformat(), "machine": machine(),
-                     "durations": durations, "limit": args.limit}
+                     "durations": shown, "limit": args.limit}
     for name in args.rows.split(","):
         for seed in (int(seed) for seed in args.seeds.split(",")):
             files = write_files(name, seed, args, args.work)
@@ -233,13 +239,15 @@ def main(argv=None) -> int:
                 if system not in args.systems.split(","):
                     continue
                 log(f"autotune bench: {name}, {label}, seed {seed}")
+                started = {"started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                           "load": os.getloadavg()[0]}
                 try:
                     result = (textrnn_run(name, files, budget, seed, args.work)
                               if system == "textrnn" else fasttext_run(name, files, budget, seed))
                 except Exception as error:  # the row's other runs still go ahead
                     lines = str(error).splitlines()  # the command, and the last words it said
                     result = {"error": " ... ".join(dict.fromkeys([lines[0], lines[-1]]))}
-                result = {"row": name, "variant": label, "seed": seed, **result}
+                result = {"row": name, "variant": label, "seed": seed, **result, **started}
                 log(f"  {json.dumps(result)}")
                 saved["runs"] = [r for r in saved["runs"]
                                  if (r["row"], r["variant"], r["seed"]) != (name, label, seed)]
