@@ -698,18 +698,23 @@ def run_stamp(info: dict, started: str | None) -> dict:
     v, m = info.get("versions") or {}, info.get("machine") or {}
     return {"started": started, "run_started": info.get("started"), "command": info.get("command"),
             "commit": v.get("textrnn_commit"), "dirty": v.get("textrnn_dirty"),
-            "machine": {"cpu": m.get("cpu"), "cores": m.get("cores")},
+            "versions": v, "machine": {"cpu": m.get("cpu"), "cores": m.get("cores")},
             "epochs": info.get("epochs"), "limit": info.get("limit")}
 
 
-def from_run(run: dict, machine: dict) -> str:
-    """The line under a kept section's title: the earlier run it comes from."""
+def from_run(run: dict, machine: dict, versions: dict) -> str:
+    """The line under a kept section's title: the earlier run it comes from, and the versions
+    it ran with where they differ from this run's (`machine`, `versions`)."""
     commit = (run.get("commit") or "unknown") + (" + uncommitted changes" if run.get("dirty")
                                                  else "")
     text = f"*From the run of {run.get('run_started')} UTC (commit {commit}"
     other = run.get("machine") or {}
     if (other.get("cpu"), other.get("cores")) != (machine.get("cpu"), machine.get("cores")):
         text += f"; another machine: {other.get('cpu')}, {other.get('cores')} cores"
+    differ = {name: version for name, version in (run.get("versions") or {}).items()
+              if not name.startswith("textrnn") and version != versions.get(name)}
+    if differ:
+        text += "; " + ", ".join(f"{name} {version}" for name, version in differ.items())
     text += f"; `{run.get('command')}`), not this one.*"
     if run.get("limit"):
         text += (f" **A quick check with `--limit {run['limit']}`**: not comparable to a full "
@@ -792,7 +797,7 @@ def render(results: dict, info: dict, kept: set[str]) -> str:
     for name, result in results.items():
         lines += [f"## {TITLES.get(name, name)}", ""]
         if name in kept:
-            lines += [from_run(result.get("run") or {}, m), ""]
+            lines += [from_run(result.get("run") or {}, m, v), ""]
         if "error" in result:
             lines += ["**Failed:**", "", "```", result["error"], "```", ""]
             continue
