@@ -3,7 +3,6 @@ programmatic caller may leave any option to them, and the model says which were 
 
 import json
 
-from conftest import TINY
 from typer.testing import CliRunner
 
 from textrnn.cli import app
@@ -42,14 +41,14 @@ def test_a_config_left_empty_is_completed_for_the_task_and_data():
 
 def test_compare_builds_the_model_train_builds(slots_csv, tmp_path):
     trained = tmp_path / "trained"
-    assert run("train", slots_csv, "--out", trained, *TINY[:2], "--quiet").exit_code == 0
+    assert run("train", slots_csv, "--out", trained, "--epochs", "1", "--quiet").exit_code == 0
     compared = tmp_path / "compared"
-    result = run("compare", slots_csv, "--encoders", "lstm", "--epochs", "2", "--out",
+    result = run("compare", slots_csv, "--encoders", "lstm", "--epochs", "1", "--out",
                  compared, "--json")
     assert result.exit_code == 0, result.output
     parameters = json.loads(result.stdout)[0]["parameters"]
     info = json.loads(run("info", trained, "--json").stdout)
     assert parameters == sum(row["params"] for row in info["layers"])
-    assert info["training"]["given"]["epochs"] == 4
+    assert info["training"]["given"]["epochs"] == 1
     assert info["training"]["defaults"]["embedding_dim"] == 64
     assert "embedding_dim" in run("info", trained).stdout
