@@ -57,7 +57,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
     if not entries and not waiting:
         study.enqueue_trial(space.defaults)  # trial 0: the default model
     record = {"metric": tuning.metric, "budget_seconds": tuning.seconds, "seed": seed,
-              "sampler": "TPE (multivariate)", "pruner": "median",
+              "sampler": "TPE (multivariate)", "pruner": type(study.pruner).__name__,
               "fixed": space.fixed, "defaults": space.defaults, "space": space.describe(),
               "given": given, "trials": entries}
     timing = {"finish": max(FINISH_GUESS[0], FINISH_GUESS[1] * tuning.seconds),
@@ -163,9 +163,7 @@ def _study(optuna, path: Path, identity: dict, resume: bool, seed: int):
     path.parent.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         storage=f"sqlite:///{path.resolve()}", study_name="autotune", direction="maximize",
-        load_if_exists=True,
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER,
-                                           n_warmup_steps=WARMUP_EPOCHS))
+        load_if_exists=True, pruner=make_pruner(optuna))
     # Seeded past the trials made: a resumed search must not draw the first run's trials again.
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), multivariate=True)
     if not resume:
@@ -174,6 +172,13 @@ def _study(optuna, path: Path, identity: dict, resume: bool, seed: int):
         raise UsageError(f"--resume: the search at {path} was made with other data or options; "
                          "drop --resume to start afresh")
     return study
+
+
+def make_pruner(optuna):
+    """The rule that stops weak trials: a trial whose score after an epoch is below the median
+    of the earlier trials' at that epoch stops (bench/pruners.py measures the alternatives)."""
+    return optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER,
+                                       n_warmup_steps=WARMUP_EPOCHS)
 
 
 def _clear_session() -> None:
