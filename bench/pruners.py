@@ -52,7 +52,6 @@ def pruners(optuna) -> dict:
             n_startup_trials=autotune.PRUNE_AFTER, n_warmup_steps=5),
         "successive halving (epochs 2, 6, 18, 54; a third goes on)": lambda: (
             optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)),
-        "none": lambda: optuna.pruners.NopPruner(),
     }
 
 
