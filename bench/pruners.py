@@ -46,8 +46,9 @@ def pruners(optuna) -> dict:
     """name -> a function making the pruner; the first is textrnn's own."""
     from textrnn.train import autotune
 
+    own = autotune.make_pruner  # before child() puts the chosen one in its place
     return {
-        "median, 2 epochs' warm-up (textrnn's)": lambda: autotune.make_pruner(optuna),
+        "median, 2 epochs' warm-up (textrnn's)": lambda: own(optuna),
         "median, 5 epochs' warm-up": lambda: optuna.pruners.MedianPruner(
             n_startup_trials=autotune.PRUNE_AFTER, n_warmup_steps=5),
         "successive halving (epochs 2, 6, 18, 54; a third goes on)": lambda: (
@@ -62,7 +63,8 @@ def child(name: str, argv: list[str]) -> None:
     from textrnn.cli import main
     from textrnn.train import autotune
 
-    autotune.make_pruner = lambda _optuna: pruners(optuna)[name]()
+    make = pruners(optuna)[name]
+    autotune.make_pruner = lambda _optuna: make()
     sys.argv = ["textrnn", *argv]
     main()
 
