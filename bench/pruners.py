@@ -117,7 +117,7 @@ def render(saved: dict) -> str:
             continue
         trials = ", ".join(f"{r['trials']} ({r['pruned']})" for r in mine)
         epochs = ", ".join(str(r["epochs"]) for r in mine)
-        started = ", ".join(f"{r['started']}, {r['load']:.2f}" for r in mine)
+        started = "; ".join(f"{r['started']}, {r['load']:.2f}" for r in mine)
         lines.append(
             f"| {name} | {', '.join(str(r['seed']) for r in mine)} | "
             f"{mean_std_text([100 * r['held_out'] for r in mine])} | "
