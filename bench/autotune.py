@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import sys
 import time
@@ -40,6 +39,7 @@ from harness import (  # noqa: E402
     read_csv,
     run_header,
     run_json,
+    stamped_attempt,
     textrnn_exe,
     write_csv,
 )
@@ -239,15 +239,10 @@ def main(argv=None) -> int:
                 if system not in args.systems.split(","):
                     continue
                 log(f"autotune bench: {name}, {label}, seed {seed}")
-                started = {"started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                           "load": os.getloadavg()[0]}
-                try:
-                    result = (textrnn_run(name, files, budget, seed, args.work)
-                              if system == "textrnn" else fasttext_run(name, files, budget, seed))
-                except Exception as error:  # the row's other runs still go ahead
-                    lines = str(error).splitlines()  # the command, and the last words it said
-                    result = {"error": " ... ".join(dict.fromkeys([lines[0], lines[-1]]))}
-                result = {"row": name, "variant": label, "seed": seed, **result, **started}
+                result = (stamped_attempt(textrnn_run, name, files, budget, seed, args.work)
+                          if system == "textrnn"
+                          else stamped_attempt(fasttext_run, name, files, budget, seed))
+                result = {"row": name, "variant": label, "seed": seed, **result}
                 log(f"  {json.dumps(result)}")
                 saved["runs"] = [r for r in saved["runs"]
                                  if (r["row"], r["variant"], r["seed"]) != (name, label, seed)]

@@ -5,6 +5,7 @@ fails without stopping the others, and the stamps of the machine, versions and t
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import platform
@@ -86,6 +87,19 @@ def run_json(cmd: list[str], timeout: float) -> tuple[float, dict]:
 def describe_error(error: Exception) -> str:
     detail = str(error) if isinstance(error, BenchError) else traceback.format_exc()
     return f"{type(error).__name__}: {detail}".strip()
+
+
+def stamped_attempt(function, *args) -> dict:
+    """function(*args)'s result, or {"error": the command and its last words}, with when it
+    started (UTC) and the load average then: runs of other days and loads share one table."""
+    started = {"started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+               "load": os.getloadavg()[0]}
+    try:
+        result = function(*args)
+    except Exception as error:  # the other runs still go ahead
+        lines = str(error).splitlines()
+        result = {"error": " ... ".join(dict.fromkeys([lines[0], lines[-1]]))}
+    return {**result, **started}
 
 
 def attempt(rows: dict, kind: str, function, *args, **kwargs) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from harness import (  # noqa: E402
     read_csv,
     run_header,
     run_json,
+    stamped_attempt,
     textrnn_exe,
     write_csv,
 )
@@ -154,15 +154,8 @@ def main(argv=None) -> int:
         data = files(seed, args)
         for name in chosen:
             log(f"pruners bench: {name}, seed {seed}")
-            started = {"started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                       "load": os.getloadavg()[0]}
-            try:
-                result = one_run(name, seed, data, args.duration, args.work)
-            except Exception as error:  # the other pruners still run
-                lines = str(error).splitlines()
-                result = {"error": " ... ".join(dict.fromkeys([lines[0], lines[-1]]))}
-            result = {"pruner": name, "seed": seed, "duration": args.duration, **result,
-                      **started}
+            result = {"pruner": name, "seed": seed, "duration": args.duration,
+                      **stamped_attempt(one_run, name, seed, data, args.duration, args.work)}
             log(f"  {json.dumps(result)}")
             saved["runs"] = [r for r in saved["runs"] if (r["pruner"], r["seed"], r["duration"])
                              != (name, seed, args.duration)]
