@@ -33,6 +33,7 @@ from fasttext_rows import FASTTEXT, ft_predict, ft_text  # noqa: E402
 from harness import (  # noqa: E402
     ROOT,
     TRAIN_TIMEOUT,
+    keep_run,
     log,
     machine,
     mean_std_text,
@@ -244,10 +245,7 @@ def main(argv=None) -> int:
                           else stamped_attempt(fasttext_run, name, files, budget, seed))
                 result = {"row": name, "variant": label, "seed": seed, **result}
                 log(f"  {json.dumps(result)}")
-                saved["runs"] = [r for r in saved["runs"]
-                                 if (r["row"], r["variant"], r["seed"]) != (name, label, seed)]
-                saved["runs"].append(result)
-                store.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+                keep_run(saved, result, ("row", "variant", "seed"), store)
                 replace_section(args.out, BEGIN, END, render(saved))
     return 0
 

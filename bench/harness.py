@@ -102,6 +102,14 @@ def stamped_attempt(function, *args) -> dict:
     return {**result, **started}
 
 
+def keep_run(saved: dict, result: dict, key: tuple[str, ...], store: Path) -> None:
+    """`result` in place of the saved run with the same values of `key`; the JSON rewritten."""
+    saved["runs"] = [run for run in saved["runs"]
+                     if [run[k] for k in key] != [result[k] for k in key]]
+    saved["runs"].append(result)
+    store.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+
+
 def attempt(rows: dict, kind: str, function, *args, **kwargs) -> None:
     """rows[kind] = function(...), or {"error": ...} if it fails: one model failing leaves the
     dataset's other rows standing."""

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402
     ROOT,
     TRAIN_TIMEOUT,
+    keep_run,
     log,
     machine,
     mean_std_text,
@@ -38,33 +39,29 @@ from harness import (  # noqa: E402
 from pretrain import stratified  # noqa: E402
 from scale import replace_section  # noqa: E402
 
+from textrnn.train.autotune import PRUNE_AFTER  # noqa: E402
+
 BEGIN, END = "<!-- pruners:begin -->", "<!-- pruners:end -->"
 HELD_OUT = 2000  # SNIPS training rows outside the 500, scored by each winner
 
 
-def pruners(optuna) -> dict:
-    """name -> a function making the pruner; the first is textrnn's own."""
-    from textrnn.train import autotune
-
-    own = autotune.make_pruner  # before child() puts the chosen one in its place
-    return {
-        "median, 2 epochs' warm-up (textrnn's)": lambda: own(optuna),
-        "median, 5 epochs' warm-up": lambda: optuna.pruners.MedianPruner(
-            n_startup_trials=autotune.PRUNE_AFTER, n_warmup_steps=5),
-        "successive halving (epochs 2, 6, 18, 54; a third goes on)": lambda: (
-            optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)),
-    }
+# name -> a function of optuna making the pruner; None: textrnn's own (autotune.make_pruner)
+PRUNERS = {
+    "median, 2 epochs' warm-up (textrnn's)": None,
+    "median, 5 epochs' warm-up": lambda optuna: optuna.pruners.MedianPruner(
+        n_startup_trials=PRUNE_AFTER, n_warmup_steps=5),
+    "successive halving (epochs 2, 6, 18, 54; a third goes on)": lambda optuna: (
+        optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)),
+}
 
 
 def child(name: str, argv: list[str]) -> None:
     """`textrnn ARGV` in this process, with the pruner `name`."""
-    import optuna
-
     from textrnn.cli import main
     from textrnn.train import autotune
 
-    make = pruners(optuna)[name]
-    autotune.make_pruner = lambda _optuna: make()
+    if PRUNERS[name] is not None:
+        autotune.make_pruner = PRUNERS[name]
     sys.argv = ["textrnn", *argv]
     main()
 
@@ -78,7 +75,7 @@ def files(seed: int, args) -> dict:
 
 
 def one_run(name: str, seed: int, data: dict, duration: str, work: Path) -> dict:
-    out = work / f"snips-500-{seed}-{duration}-pruner{pruners_names().index(name)}"
+    out = work / f"snips-500-{seed}-{duration}-pruner{list(PRUNERS).index(name)}"
     wall, trained = run_json(
         [sys.executable, __file__, "--child", name, "--", "train", data["train"], "--valid",
          data["valid"], "--out", out, "--seed", str(seed), "--autotune", duration, "--quiet",
@@ -93,12 +90,6 @@ def one_run(name: str, seed: int, data: dict, duration: str, work: Path) -> dict
             "epochs": sum(entry["epochs"] for entry in trials)}
 
 
-def pruners_names() -> list[str]:
-    import optuna
-
-    return list(pruners(optuna))
-
-
 def render(saved: dict) -> str:
     info, runs = saved["info"], saved["runs"]
     lines = [BEGIN, "### Autotune: which pruner (issue 23)", "",
@@ -110,7 +101,7 @@ def render(saved: dict) -> str:
              "| pruner | seeds | held-out frame acc. | held-out slot F1 | valid | "
              "trials (pruned) | epochs | wall (s) | started (UTC), load |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name in pruners_names():  # the runs of other budgets stay in the JSON
+    for name in PRUNERS:  # the runs of other budgets stay in the JSON
         mine = [run for run in runs if run["pruner"] == name and "error" not in run
                 and run["duration"] == info["duration"]]
         if not mine:
@@ -148,7 +139,7 @@ def main(argv=None) -> int:
     saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {"runs": []}
     saved["info"] = {"date": dt.date.today().isoformat(), "machine": machine(),
                      "duration": args.duration}
-    names = pruners_names()
+    names = list(PRUNERS)
     chosen = [names[int(i)] for i in args.pruners.split(",")] if args.pruners else names
     for seed in (int(seed) for seed in args.seeds.split(",")):
         data = files(seed, args)
@@ -157,10 +148,7 @@ def main(argv=None) -> int:
             result = {"pruner": name, "seed": seed, "duration": args.duration,
                       **stamped_attempt(one_run, name, seed, data, args.duration, args.work)}
             log(f"  {json.dumps(result)}")
-            saved["runs"] = [r for r in saved["runs"] if (r["pruner"], r["seed"], r["duration"])
-                             != (name, seed, args.duration)]
-            saved["runs"].append(result)
-            store.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+            keep_run(saved, result, ("pruner", "seed", "duration"), store)
             replace_section(args.out, BEGIN, END, render(saved))
     return 0
 
