@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 MODEL ?= textrnn-model
 
 .PHONY: install demo test lint bench bench-scale bench-pretrain bench-lookups bench-serve \
-	bench-autotune bench-pruners clean
+	bench-autotune bench-autotune-memory bench-pruners clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ bench-lookups: install  # SNIPS with and without lookup lists, 3 seeds, and thei
 bench-autotune: install
 	$(BIN)/pip install --quiet -e '.[bench,tune]'
 	$(BIN)/python bench/autotune.py --seeds 13,14,15 --durations 10m,30m --out docs/benchmarks.md
+
+bench-autotune-memory: install  # issue 23: memory over 100 trials of a search (about 10 min)
+	$(BIN)/pip install --quiet -e '.[tune]'
+	$(BIN)/python bench/autotune_memory.py --trials 100 --out docs/benchmarks.md
 
 bench-pruners: install  # issue 23: which pruner, --autotune 10m, 2 seeds: about 1 hour
 	$(BIN)/pip install --quiet -e '.[tune]'

@@ -52,7 +52,8 @@ def textrnn_exe() -> str:
     return found
 
 
-def _env() -> dict:
+def child_env() -> dict:
+    """The environment of the commands a bench runs: TensorFlow quiet, hashing seeded."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYTHONHASHSEED", str(SEED))
@@ -65,7 +66,8 @@ def run(cmd: list[str], timeout: float, stdin=None) -> tuple[float, str]:
     started = time.perf_counter()
     try:
         done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                              timeout=timeout, env=_env(), stdin=stdin or subprocess.DEVNULL,
+                              timeout=timeout, env=child_env(),
+                              stdin=stdin or subprocess.DEVNULL,
                               cwd=ROOT)
     except subprocess.TimeoutExpired as error:
         raise BenchError(f"timed out after {timeout:.0f} s: {shown}") from error
@@ -229,7 +231,8 @@ def measured(cmd: list, timeout: float, work: Path,
         full = [tool, "-f", "%M %U %S", "-o", str(stats), *cmd] if tool else cmd
         started = time.perf_counter()
         proc = subprocess.Popen(full, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr, env=_env(), cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=stderr, env=child_env(),
+                                cwd=ROOT,
                                 start_new_session=True)
 
         def kill():
@@ -285,18 +288,21 @@ def measured(cmd: list, timeout: float, work: Path,
 HWM_POLL = 0.05  # seconds between reads of VmHWM when GNU time is not installed
 
 
+def proc_status_kib(pid: int, field: str) -> int | None:
+    """A memory field of /proc/PID/status in KiB (VmRSS, VmHWM), or None once the process
+    has gone (or is a zombie, whose memory is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+            found = [int(line.split()[1]) for line in handle if line.startswith(f"{field}:")]
+    except (OSError, ValueError, IndexError):
+        return None
+    return found[0] if found else None
+
+
 def _poll_hwm(pid: int, into: list[int]) -> None:
     """Append the process's VmHWM (KiB) until it exits; the last read is the peak so far."""
-    path = f"/proc/{pid}/status"
-    while True:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                found = [int(line.split()[1]) for line in handle if line.startswith("VmHWM:")]
-        except (OSError, ValueError, IndexError):
-            return
-        if not found:  # a zombie: its memory is gone
-            return
-        into.append(found[0])
+    while (peak := proc_status_kib(pid, "VmHWM")) is not None:
+        into.append(peak)
         time.sleep(HWM_POLL)
 
 
