@@ -231,7 +231,8 @@ def replace_section(doc: Path, begin: str, end: str, section: str) -> None:
     text = doc.read_text(encoding="utf-8") if doc.exists() else ""
     if begin in text and end in text:
         before, rest = text.split(begin, 1)
-        text = before + section + rest.split(end, 1)[1].lstrip("\n")
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = before + section + ("\n" + after if after else "")  # a blank line between
     else:
         text = text.rstrip("\n") + "\n\n" + section
     doc.write_text(text, encoding="utf-8")
