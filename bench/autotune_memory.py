@@ -108,14 +108,25 @@ def render(saved: dict) -> str:
              f"--autotune-trials {info['trials']} --epochs 1` on {run['rows']} SNIPS training "
              "rows, joint (SNIPS dev, 100 rows, validates); the process's resident memory "
              "(VmRSS) as each trial's record is written, polled every "
-             f"{POLL} s. {run['trials']} trials in {run['wall']:.0f} s; peak (VmHWM) "
+             f"{POLL} s. {run['trials']} trials in {run['wall']:.0f} s from "
+             f"{info['started']}; peak (VmHWM) "
              f"{run['peak_mib']:.0f} MiB.", "",
              "| trials done | " + " | ".join(str(count) for count in shown) + " |",
              "| --- |" + " --- |" * len(shown),
              "| resident memory (MiB) | " + " | ".join(
                  f"{by_count[count]['rss_mib']:.0f}" for count in shown) + " |", ""]
+    quarters = [[point["rss_mib"] for point in run["after"]
+                 if run["trials"] * k / 4 < point["trials"] <= run["trials"] * (k + 1) / 4]
+                for k in range(4)]
+    summary = []
+    if all(quarters):
+        summary.append("median of each quarter of the trials: " + ", ".join(
+            f"{statistics.median(quarter):.0f}" for quarter in quarters) + " MiB")
     if slope is not None:
-        lines.append(f"Growth from trial 10 on (least squares): {slope:+.2f} MiB a trial.")
+        summary.append(f"growth from trial 10 on (least squares): {slope:+.2f} MiB a trial")
+    if summary:
+        text = "; ".join(summary)
+        lines.append(text[0].upper() + text[1:] + ".")
     return "\n".join([*lines, END]) + "\n"
 
 
@@ -128,7 +139,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    info = {"date": dt.date.today().isoformat(), "machine": machine(), "trials": args.trials}
+    info = {"date": dt.date.today().isoformat(), "machine": machine(), "trials": args.trials,
+            "started": dt.datetime.now(dt.timezone.utc).strftime("%H:%M UTC")}
     log(f"autotune memory bench: {args.trials} trials on {args.rows} rows")
     saved = {"info": info, "run": search(args)}
     log(f"  {json.dumps({k: v for k, v in saved['run'].items() if k != 'after'})}")
