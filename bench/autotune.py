@@ -217,6 +217,8 @@ def main(argv=None) -> int:
     parser.add_argument("--durations", default="10m,30m")
     parser.add_argument("--systems", default="textrnn,fasttext",
                         help="which systems' runs to make (the others' are kept from the JSON)")
+    parser.add_argument("--budgets-only", action="store_true",
+                        help="only the autotune runs (the defaults' are kept from the JSON)")
     parser.add_argument("--limit", type=int, default=None,
                         help="a seeded sample of this many rows per file (a quick check)")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
@@ -237,7 +239,7 @@ def main(argv=None) -> int:
         for seed in (int(seed) for seed in args.seeds.split(",")):
             files = write_files(name, seed, args, args.work)
             for label, system, budget in variants(durations):
-                if system not in args.systems.split(","):
+                if system not in args.systems.split(",") or (args.budgets_only and not budget):
                     continue
                 log(f"autotune bench: {name}, {label}, seed {seed}")
                 result = (stamped_attempt(textrnn_run, name, files, budget, seed, args.work)
