@@ -180,10 +180,11 @@ def render(saved: dict) -> str:
     info, runs = saved["info"], saved["runs"]
     sample = f", a sample of {info['limit']} rows a file" if info["limit"] else ""
     lines = [BEGIN, "### Autotune: the best model within a budget (issue 23)", "",
-             run_header("autotune.py", info) + f"){sample}. Test scores (accuracy; frame "
-             "accuracy for SNIPS-500 joint, where fastText, which cannot tag, has its intent "
-             "accuracy only), the validation score each model was chosen by, the whole "
-             "command's wall time and its share of the budget; mean ± std over the seeds.", "",
+             run_header("autotune.py", info) + f"){sample}. Test scores (TNEWS: its dev "
+             "file, as CLUE scores it; accuracy; frame accuracy for SNIPS-500 joint, where "
+             "fastText, which cannot tag, has its intent accuracy only), the validation "
+             "score each model was chosen by, the whole command's wall time and its share of "
+             "the budget; mean ± std over the seeds.", "",
              "| data | model | seeds | test | test intent | valid | trials (pruned) | wall (s) "
              "| wall / budget | started (UTC), load |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
