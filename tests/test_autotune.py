@@ -6,6 +6,7 @@ import json
 import shlex
 import shutil
 import time
+from types import SimpleNamespace
 
 import pytest
 from conftest import write_csv
@@ -104,22 +105,36 @@ def no_keras(monkeypatch):
     monkeypatch.setattr(autotune, "_clear_session", lambda: None)
 
 
-def fake_search(tmp_path, seed: int, trials: int | None = 4, interrupt_at: int | None = None):
-    """The search loop with a stand-in for training: a score from the options, no Keras fit."""
+def fake_search(tmp_path, seed: int, trials: int | None = 4, interrupt_at: int | None = None,
+                scores=None):
+    """The search loop with a stand-in for training: a score from the options (or
+    `scores(trial, options)`, reported for 4 epochs, so the pruner may stop it), no Keras fit.
+    Every trial's options, with what it got beyond the space (patience), go to `record["fits"]`."""
     spec, _ = resolve_spec("classify", "lstm")
     config = TrainConfig()
     resolve_config(config, "classify", 5000)
     space = space_for("classify", 5000, spec, config, {"units": 16})
-    published = []
+    published, fits = [], []
 
     def fit(options, callbacks):
         if interrupt_at is not None and len(published) == interrupt_at:
             raise KeyboardInterrupt
-        callbacks[0].on_train_end()
+        fits.append(options)
         options = {**space.defaults, **options}  # a trial gets what differs from them
         score = 1 - abs(options["lr"] - 0.003) - abs(options["dropout"] - 0.25)
+        monitor, epochs = callbacks[0], 2
+        if scores is not None:
+            score = scores(len(fits) - 1, options)
+            monitor.set_model(SimpleNamespace(stop_training=False))
+            monitor.on_train_begin()
+            for epochs in range(1, 5):
+                monitor.on_epoch_begin(epochs - 1)
+                monitor.on_epoch_end(epochs - 1, {"val_score": score})
+                if monitor.model.stop_training:
+                    break
+        monitor.on_train_end()
         return None, {"metrics": {"accuracy": score},
-                      "training": {"epochs_run": 2, "best_epoch": 2, "interrupted": False}}
+                      "training": {"epochs_run": epochs, "best_epoch": 1, "interrupted": False}}
 
     def publish(record, best):
         published.append(best is not None)
@@ -127,7 +142,7 @@ def fake_search(tmp_path, seed: int, trials: int | None = 4, interrupt_at: int |
     tuning = Tuning(600, None, trials, time.monotonic())
     record = autotune.search(tuning, space, autotune.Trials(fit, publish), tmp_path, {"a": 1},
                              {"units": 16}, False, seed)
-    return record, space, published
+    return {**record, "fits": fits}, space, published
 
 
 def test_the_same_seed_gives_the_same_trials_and_winner(tmp_path, no_keras):
@@ -147,6 +162,31 @@ def test_ctrl_c_ends_the_search_and_keeps_the_best_so_far(tmp_path, no_keras):
     assert record["interrupted"] and record["stopped_by"] == "ctrl-c"
     assert len(record["trials"]) == 2 and record["best_trial"] in (0, 1)
     assert published[0]
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_a_slow_search_judges_from_the_first_trial_and_hurries_later_ones(slow, tmp_path,
+                                                                          no_keras, monkeypatch):
+    """A default model that takes more than SLOW_TRIAL of the budget leaves room for few
+    trials: a worse trial is pruned from trial 1 on, not from trial 3, and later trials train
+    with half the patience, which their record (and so the printed command) gives."""
+    monkeypatch.setattr(autotune, "SLOW_TRIAL", 0.0 if slow else 1.0)
+
+    def scores(trial, options):
+        time.sleep(0.02)  # a trial 0 of more than 0 seconds: slow when SLOW_TRIAL is 0
+        return 0.9 if trial == 0 else 0.5
+
+    record, _, _ = fake_search(tmp_path, seed=3, trials=3, scores=scores)
+    trials = record["trials"]
+    assert record["slow"] is slow and len(trials) == 3
+    assert [entry["pruned"] for entry in trials] == [False, slow, slow]
+    warmup = autotune.WARMUP_EPOCHS  # epochs before the pruner may judge
+    assert [entry["epochs"] for entry in trials] == [4, *[warmup if slow else 4] * 2]
+    assert "patience" not in record["fits"][0] and "patience" not in trials[0]["changes"]
+    for fitted, entry in zip(record["fits"][1:], trials[1:]):
+        assert fitted == entry["changes"]
+        assert fitted.get("patience") == (2 if slow else None)  # half the default 4
+    assert ("--patience 2" in train_command({**record, "best_trial": 1})) is slow
 
 
 def test_an_option_given_at_its_default_value_stays_fixed():

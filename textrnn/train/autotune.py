@@ -2,13 +2,16 @@
 
 An Optuna study (TPE, multivariate, seeded) over train/space.py's options. Trial 0 is the
 default model. Every trial trains as `textrnn train` with its options would (same seed, same
-early stopping on the task's score), so the command printed for the winner trains it again;
-the trial's validation score per epoch goes to a median pruner. The budget covers the whole
-command: a trial stops at its best epoch so far when the next epoch would not finish in time,
-and no trial starts that could not finish its first epoch. The winner is the best trial's own
-model, saved as soon as it is the best (with autotune.json, the record of every trial), so
-Ctrl-C or the end of the budget keeps it. The study lives in SQLite beside the output, for
-`--resume`. Optuna (textrnn[tune]) is imported by this module only.
+early stopping on the task's score), so the command printed for the winner trains it again; the
+trial's validation score per epoch goes to a median pruner. A slow search, one whose default
+model took more than a tenth of the budget, has room for few trials: its pruner judges from the
+first finished trial on, and its later trials train with less patience (the command printed for
+one says so). The budget covers the whole command: a trial stops at its best epoch so far when
+the next epoch would not finish in time, and no trial starts that could not finish its first
+epoch. The winner is the best trial's own model, saved as soon as it is the best (with
+autotune.json, the record of every trial), so Ctrl-C or the end of the budget keeps it. The
+study lives in SQLite beside the output, for `--resume`. Optuna (textrnn[tune]) is imported by
+this module only.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from textrnn.train.tuning import Tuning
 
 STUDY_FILE = "autotune.db"  # in the output's checkpoint directory
 PRUNE_AFTER = 3  # trials that finish before the pruner judges others
+# A default model (trial 0) that takes more than this share of the budget makes the search
+# slow: three unjudged trials would take a third of it or more. Then the pruner judges from
+# the first finished trial on, and later trials stop after half the patience (on TNEWS, four
+# epochs past the best one were 40-60% of each trial's time).
+SLOW_TRIAL = 0.1
+SLOW_PRUNE_AFTER = 1
 WARMUP_EPOCHS = 2  # epochs a trial always gets (the first scores say little)
 # Seconds to score and save a trial, until one has been measured: the larger of these.
 FINISH_GUESS = (3.0, 0.05)  # seconds, share of the budget
@@ -59,7 +68,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
     record = {"metric": tuning.metric, "budget_seconds": tuning.seconds, "seed": seed,
               "sampler": "TPE (multivariate)", "pruner": type(study.pruner).__name__,
               "fixed": space.fixed, "defaults": space.defaults, "space": space.describe(),
-              "given": given, "trials": entries}
+              "given": given, "trials": entries, "slow": is_slow(entries, tuning.seconds)}
     timing = {"finish": max(FINISH_GUESS[0], FINISH_GUESS[1] * tuning.seconds),
               "first_epoch": None, "spare": max(SPARE[0], SPARE[1] * tuning.seconds)}
     if progress is not None:
@@ -71,10 +80,15 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
             break
         if tuning.left() < (timing["first_epoch"] or 0) + timing["finish"] + timing["spare"]:
             break  # no time for another trial's first epoch (the shortest so far)
+        slow = is_slow(entries, tuning.seconds)
+        record["slow"] = slow
+        study.pruner = make_pruner(optuna, slow)
         _clear_session()
         with interrupts.critical():
             trial = study.ask()
             options = space.suggest(trial)
+            # Only what differs from the defaults, as the printed command gives it.
+            changes = {**space.changes(options), **(space.hurried if slow else {})}
         monitor = _monitor(trial, tuning, timing, progress, _status(record, trial.number))
         started = time.monotonic()
         try:
@@ -82,8 +96,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
             # inside TensorFlow's tracing (every trial traces anew) it became another error.
             with interrupts.critical(), interrupts.stopping(lambda: None):
                 interrupts.check()
-                # Only what differs from the defaults, as the printed command gives it.
-                model, meta = trials.fit(space.changes(options), [monitor])
+                model, meta = trials.fit(changes, [monitor])
         except KeyboardInterrupt:  # Ctrl-C, or the budget, before the first epoch's end
             with interrupts.critical():
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -93,7 +106,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
         training = meta["training"]
         # Stopped mid-epoch (the budget, or Ctrl-C) is kept at its best whole epoch so far.
         ctrl_c = training["interrupted"] and not monitor.cut
-        entry = {"trial": trial.number, "options": options, "changes": space.changes(options),
+        entry = {"trial": trial.number, "options": options, "changes": changes,
                  "score": score, "epochs": training["epochs_run"],
                  "best_epoch": training["best_epoch"],
                  "seconds": round(time.monotonic() - started, 2),
@@ -174,11 +187,19 @@ def _study(optuna, path: Path, identity: dict, resume: bool, seed: int):
     return study
 
 
-def make_pruner(optuna):
+def is_slow(entries: list[dict], budget: float) -> bool:
+    """Whether the default model (trial 0) took more than SLOW_TRIAL of the budget."""
+    default = next((entry for entry in entries if entry["trial"] == 0), None)
+    return default is not None and default["seconds"] > SLOW_TRIAL * budget
+
+
+def make_pruner(optuna, slow: bool = False):
     """The rule that stops weak trials: a trial whose score after an epoch is below the median
-    of the earlier trials' at that epoch stops (bench/pruners.py measures the alternatives)."""
-    return optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER,
-                                       n_warmup_steps=WARMUP_EPOCHS)
+    of the earlier trials' at that epoch stops (bench/pruners.py measures the alternatives);
+    in a `slow` search from the first finished trial on."""
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=SLOW_PRUNE_AFTER if slow else PRUNE_AFTER,
+        n_warmup_steps=WARMUP_EPOCHS)
 
 
 def _clear_session() -> None:

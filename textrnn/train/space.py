@@ -32,10 +32,11 @@ class Space:
     """The options a search varies (`dimensions`, by `train`'s option names), their values in
     the default model (`defaults`) and the options the user fixed."""
 
-    def __init__(self, dimensions: dict, defaults: dict, fixed: dict):
+    def __init__(self, dimensions: dict, defaults: dict, fixed: dict, hurried: dict):
         self.dimensions = dimensions
         self.defaults = defaults
         self.fixed = fixed
+        self.hurried = hurried  # what a slow search's later trials change: less patience
 
     def suggest(self, trial) -> dict:
         """A trial's options, drawn by the Optuna `trial`, rounded as the command shows them."""
@@ -110,7 +111,8 @@ def space_for(task: str, train_rows: int, spec, config, given: dict) -> Space:
         if isinstance(dimension, Range) or len(dimension.values) > 1:
             dimensions[name], defaults[name] = dimension, default
     fixed = {name: value for name, value in given.items() if name in candidates}
-    return Space(dimensions, defaults, fixed)
+    hurried = {} if "patience" in given else {"patience": max(1, config.patience // 2)}
+    return Space(dimensions, defaults, fixed, hurried)
 
 
 def _holding(dimension, value):
