@@ -189,6 +189,33 @@ def test_a_slow_search_judges_from_the_first_trial_and_hurries_later_ones(slow, 
     assert ("--patience 2" in train_command({**record, "best_trial": 1})) is slow
 
 
+def test_a_trial_stopped_mid_epoch_ends_the_search_cleanly(tmp_path, no_keras):
+    """Ctrl-C (or the budget) after a batch: model.fit leaves by an exception, so Keras never
+    calls on_train_end, and the trial is kept at its best epoch, as with --save-on-interrupt.
+    The search records it and ends; it once failed computing the trial's scoring time."""
+    spec, _ = resolve_spec("classify", "lstm")
+    config = TrainConfig()
+    resolve_config(config, "classify", 5000)
+    space = space_for("classify", 5000, spec, config, {})
+
+    def fit(options, callbacks):
+        monitor = callbacks[0]
+        monitor.set_model(SimpleNamespace(stop_training=False))
+        monitor.on_train_begin()
+        monitor.on_epoch_begin(0)
+        monitor.on_epoch_end(0, {"val_score": 0.5})
+        monitor.on_epoch_begin(1)
+        monitor.on_train_batch_end(0)  # then Ctrl-C: fit returns the best epoch, interrupted
+        return None, {"metrics": {"accuracy": 0.5},
+                      "training": {"epochs_run": 1, "best_epoch": 1, "interrupted": True}}
+
+    tuning = Tuning(600, None, None, time.monotonic())
+    record = autotune.search(tuning, space, autotune.Trials(fit, lambda record, best: None),
+                             tmp_path, {"a": 1}, {}, False, 3)
+    assert record["stopped_by"] == "ctrl-c" and record["interrupted"]
+    assert len(record["trials"]) == 1 and record["trials"][0]["cut"]
+
+
 def test_an_option_given_at_its_default_value_stays_fixed():
     """`--lr 0.001` is the default rate, typed: the search keeps it instead of searching it."""
     typed = {"lr": 0.001, "layers": 1, "freeze_epochs": 1, "units": None, "autotune": 60}

@@ -226,13 +226,16 @@ def _monitor(trial, tuning: Tuning, timing: dict, progress, status: dict):
         ended = None
 
         def on_train_begin(self, logs=None):
-            self.began = time.monotonic()
+            self.began = self.ended = time.monotonic()
             self.longest = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_began = time.monotonic()
 
         def on_train_batch_end(self, batch, logs=None):
+            # Training's end so far: a stop mid-epoch (the budget, Ctrl-C) leaves model.fit by
+            # an exception, and Keras skips on_train_end.
+            self.ended = time.monotonic()
             if progress is not None:
                 progress.tick()
             if tuning.left() < timing["finish"] + timing["spare"]:
