@@ -208,6 +208,8 @@ def render(saved: dict) -> str:
     failed = [run for run in runs if "error" in run]
     lines += [f"\n{run['row']} {run['variant']} seed {run['seed']} failed: {run['error']}"
               for run in failed]
+    lines += [f"\n{run['row']} {run['variant']} seed {run['seed']}: {run['note']}"
+              for run in runs if "note" in run]  # how a figure was taken, where it differs
     return "\n".join([*lines, END]) + "\n"
 
 
