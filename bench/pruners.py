@@ -48,9 +48,9 @@ HELD_OUT = 2000  # SNIPS training rows outside the 500, scored by each winner
 # name -> a function of optuna making the pruner; None: textrnn's own (autotune.make_pruner)
 PRUNERS = {
     "median, 2 epochs' warm-up (textrnn's)": None,
-    "median, 5 epochs' warm-up": lambda optuna, slow=False: optuna.pruners.MedianPruner(
+    "median, 5 epochs' warm-up": lambda optuna, after=PRUNE_AFTER: optuna.pruners.MedianPruner(
         n_startup_trials=PRUNE_AFTER, n_warmup_steps=5),
-    "successive halving (epochs 2, 6, 18, 54; a third goes on)": lambda optuna, slow=False: (
+    "successive halving (epochs 2, 6, 18, 54; a third goes on)": lambda optuna, after=PRUNE_AFTER: (
         optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)),
 }
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from textrnn.bundle import AUTOTUNE_FILE
-from textrnn.train.autotune import STUDY_FILE, WARMUP_EPOCHS
+from textrnn.train.autotune import STUDY_FILE, make_pruner
 from textrnn.train.checkpoint import directory_for
 
 
@@ -40,8 +40,7 @@ def replay(entries: list[dict], scores: dict, after: int) -> list[dict]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(
-        n_startup_trials=after, n_warmup_steps=WARMUP_EPOCHS))
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(optuna, after))
     earlier = []
     for entry in entries:
         curve = scores.get(entry["trial"], {})

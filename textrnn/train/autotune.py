@@ -82,7 +82,7 @@ def search(tuning: Tuning, space, trials: Trials, checkpoints: Path, identity: d
             break  # no time for another trial's first epoch (the shortest so far)
         slow = is_slow(entries, tuning.seconds)
         record["slow"] = slow
-        study.pruner = make_pruner(optuna, slow)
+        study.pruner = make_pruner(optuna, SLOW_PRUNE_AFTER if slow else PRUNE_AFTER)
         _clear_session()
         with interrupts.critical():
             trial = study.ask()
@@ -193,13 +193,11 @@ def is_slow(entries: list[dict], budget: float) -> bool:
     return default is not None and default["seconds"] > SLOW_TRIAL * budget
 
 
-def make_pruner(optuna, slow: bool = False):
+def make_pruner(optuna, after: int = PRUNE_AFTER):
     """The rule that stops weak trials: a trial whose score after an epoch is below the median
-    of the earlier trials' at that epoch stops (bench/pruners.py measures the alternatives);
-    in a `slow` search from the first finished trial on."""
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=SLOW_PRUNE_AFTER if slow else PRUNE_AFTER,
-        n_warmup_steps=WARMUP_EPOCHS)
+    of the earlier trials' at that epoch stops, once `after` trials have finished
+    (bench/pruners.py measures the alternatives)."""
+    return optuna.pruners.MedianPruner(n_startup_trials=after, n_warmup_steps=WARMUP_EPOCHS)
 
 
 def _clear_session() -> None:
